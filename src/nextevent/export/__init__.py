@@ -1,0 +1,1 @@
+"""Exporters from run records to training-engine formats."""

@@ -1,0 +1,1 @@
+"""Media: probing (PyAV), shot boundaries (PySceneDetect), cutting (PyAV), frame sampling."""

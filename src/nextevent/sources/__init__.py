@@ -1,0 +1,1 @@
+"""Importers: one module per annotation format, each yielding `VideoAnnotation` records."""

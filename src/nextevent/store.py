@@ -1,0 +1,194 @@
+"""The run directory: records, failures and per-item state, safe to kill and rerun.
+
+Layout of ``RUN_DIR``::
+
+    records.jsonl   one NEPRecord per line, append-only, flushed and fsynced per record
+    failures.jsonl  one Failure per line, append-only, never the same key twice
+    state.sqlite    status per work item (``<video_id>#<split>`` or ``<video_id>``)
+    clips/          cut segments, written under a temporary name and renamed when whole
+
+``records.jsonl`` is the source of truth. A record line is written before the state row
+says ``done``; if the process dies between the two, opening the store again reads the
+ids already in ``records.jsonl`` and marks them done, so a rerun never writes a record
+twice. A partial last line (killed mid-write) is truncated on open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from nextevent.records import Failure, NEPRecord
+
+Status = Literal["done", "failed", "skipped"]
+
+
+class RunStore:
+    """Append-only store for one run directory.
+
+    Args:
+        run_dir: the run directory; created if missing.
+
+    Raises:
+        NotADirectoryError: when ``run_dir`` exists and is a file.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise NotADirectoryError(f"run directory {self.run_dir} is a file; pass a folder")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.records_path = self.run_dir / "records.jsonl"
+        self.failures_path = self.run_dir / "failures.jsonl"
+        self.clips_dir = self.run_dir / "clips"
+        self._db = sqlite3.connect(self.run_dir / "state.sqlite")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS state (item TEXT PRIMARY KEY, status TEXT NOT NULL,"
+            " stage TEXT, detail TEXT)"
+        )
+        self._db.commit()
+        self._record_ids = self._recover(self.records_path, "id")
+        self._failure_keys = self._recover(self.failures_path, "key")
+        # A record that reached disk is done, whatever state.sqlite says.
+        for rid in self._record_ids:
+            self._db.execute(
+                "INSERT INTO state(item, status, stage) VALUES (?, 'done', 'record')"
+                " ON CONFLICT(item) DO UPDATE SET status='done', stage='record'",
+                (rid,),
+            )
+        self._db.commit()
+        self._records = self.records_path.open("a", encoding="utf-8")
+        self._failures = self.failures_path.open("a", encoding="utf-8")
+
+    @staticmethod
+    def _recover(path: Path, key: str) -> set[str]:
+        """Read the ``key`` of every whole line in ``path``; cut off a torn last line."""
+        if not path.exists():
+            return set()
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # killed mid-line: drop the partial line
+            with path.open("r+b") as f:
+                f.truncate(end)
+            data = data[:end]
+        keys: set[str] = set()
+        for line in data.decode("utf-8").splitlines():
+            if line.strip():
+                keys.add(json.loads(line)[key])
+        return keys
+
+    @staticmethod
+    def _append(handle, line: str) -> None:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    def has_record(self, record_id: str) -> bool:
+        """True when a record with this id is already in ``records.jsonl``."""
+        return record_id in self._record_ids
+
+    def status(self, item: str) -> str | None:
+        """The stored status of a work item, or None if it was never finished."""
+        row = self._db.execute("SELECT status FROM state WHERE item = ?", (item,)).fetchone()
+        return row[0] if row else None
+
+    def set_status(self, item: str, status: Status, stage: str = "", detail: str = "") -> None:
+        """Record that ``item`` ended with ``status`` at ``stage``."""
+        self._db.execute(
+            "INSERT INTO state(item, status, stage, detail) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(item) DO UPDATE SET status=excluded.status, stage=excluded.stage,"
+            " detail=excluded.detail",
+            (item, status, stage, detail),
+        )
+        self._db.commit()
+
+    def add_record(self, record: NEPRecord) -> bool:
+        """Append ``record`` (flushed and fsynced) and mark it done.
+
+        Returns:
+            False, writing nothing, when a record with the same id is already stored.
+        """
+        if record.id in self._record_ids:
+            return False
+        self._append(self._records, record.model_dump_json())
+        self._record_ids.add(record.id)
+        self.set_status(record.id, "done", "record")
+        return True
+
+    def add_failure(self, failure: Failure, item: str | None = None) -> bool:
+        """Append ``failure`` unless its key is already stored; mark ``item`` failed.
+
+        Returns:
+            False when the same failure (same key) was already written by an earlier run.
+        """
+        if item is not None:
+            self.set_status(item, "failed", failure.stage, failure.error)
+        if failure.key in self._failure_keys:
+            return False
+        self._append(self._failures, failure.model_dump_json())
+        self._failure_keys.add(failure.key)
+        return True
+
+    def records(self) -> Iterator[NEPRecord]:
+        """Yield the stored records in the order they were written."""
+        self._records.flush()
+        yield from read_records(self.records_path)
+
+    def failures(self) -> list[Failure]:
+        """All failures written to this run, oldest first."""
+        self._failures.flush()
+        if not self.failures_path.exists():
+            return []
+        with self.failures_path.open(encoding="utf-8") as f:
+            return [Failure.model_validate_json(line) for line in f if line.strip()]
+
+    def counts(self) -> dict[str, int]:
+        """Number of work items per status, e.g. ``{"done": 3, "failed": 2}``."""
+        rows = self._db.execute("SELECT status, COUNT(*) FROM state GROUP BY status").fetchall()
+        return {status: n for status, n in rows}
+
+    def clip_dir(self, record_id: str) -> Path:
+        """Folder for one record's clips, named safely whatever the video id holds."""
+        return self.clips_dir / safe_name(record_id)
+
+    def close(self) -> None:
+        """Flush and close the files and the state database."""
+        self._records.close()
+        self._failures.close()
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_records(path: str | Path) -> Iterator[NEPRecord]:
+    """Yield `NEPRecord` objects from a ``records.jsonl`` file.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        pydantic.ValidationError: when a line does not match the schema.
+    """
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield NEPRecord.model_validate_json(line)
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe, collision-free folder name for an id.
+
+    Keeps letters (any script), digits and ``-_.``, replaces the rest with ``_``, cuts to
+    80 characters and appends 8 hex digits of the id's SHA-1, so ``a#0`` and ``a_0`` differ
+    and no name is ``.``, ``..`` or holds a path separator.
+    """
+    cleaned = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip(".")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned[:80]}-{digest}"
