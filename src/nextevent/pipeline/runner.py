@@ -1,0 +1,159 @@
+"""Local runner: drive `process_video` over many videos into one run store.
+
+Decoding and cutting run in a process pool (``workers`` processes); the parent process
+is the only writer of the run store, so records and failures are appended in one place
+and a kill at any moment leaves a store that `RunStore` can reopen and resume.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nextevent.pipeline.stages import BuildConfig, VideoResult, VideoTask, process_video
+from nextevent.records import Failure, NextEventError, VideoAnnotation
+from nextevent.sources.resolve import VideoIndex
+from nextevent.store import RunStore
+
+
+@dataclass
+class BuildSummary:
+    """What a build did, for the closing table.
+
+    Attributes:
+        run_dir: the run directory.
+        videos: videos in the annotation file.
+        skipped: videos already finished by an earlier run.
+        videos_done, videos_failed: videos that ended cleanly / with a failure in this run.
+        records_new: records written by this run.
+        records_total: records in the run directory after this run.
+        failures_by_stage: failures met by this run, per stage (also those an earlier
+            run already wrote to ``failures.jsonl``).
+        past_s, future_s: seconds of past and future segments over all records.
+        media_s: seconds of source video processed by this run.
+    """
+
+    run_dir: Path
+    videos: int = 0
+    skipped: int = 0
+    videos_done: int = 0
+    videos_failed: int = 0
+    records_new: int = 0
+    records_total: int = 0
+    failures_by_stage: Counter[str] = field(default_factory=Counter)
+    past_s: float = 0.0
+    future_s: float = 0.0
+    media_s: float = 0.0
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), disable=not enabled,
+    )
+
+
+def run_build(
+    annotations: Iterable[VideoAnnotation],
+    videos_dir: Path,
+    config: BuildConfig,
+    *,
+    import_failures: Iterable[Failure] = (),
+    workers: int = 1,
+    show_progress: bool = True,
+) -> BuildSummary:
+    """Build NEP records for every annotated video into ``config.run_dir``.
+
+    Finished videos (state ``done``) are skipped; a video that failed before is retried,
+    and its records already written are not cut again. Bad input never stops the run:
+    each problem becomes one line in ``failures.jsonl`` (never the same one twice).
+
+    Args:
+        annotations: imported annotations (see `nextevent.sources.load_annotations`).
+        videos_dir: folder holding the video files; nothing outside it is read.
+        config: build settings.
+        import_failures: failures from the importer, stored with the run's failures.
+        workers: processes for decoding and cutting; 1 runs in this process.
+        show_progress: draw a rich progress bar.
+
+    Returns:
+        A `BuildSummary` of this run.
+    """
+    anns = list(annotations)
+    summary = BuildSummary(run_dir=config.run_dir, videos=len(anns))
+    with RunStore(config.run_dir) as store:
+        for failure in import_failures:
+            store.add_failure(failure)
+            summary.failures_by_stage[failure.stage] += 1
+        index = VideoIndex(videos_dir)
+        tasks: list[VideoTask] = []
+        done_ids = _done_ids_by_video(store)
+        for ann in anns:
+            if store.status(ann.video_id) == "done":
+                summary.skipped += 1
+                continue
+            try:
+                path = index.resolve(ann)
+            except NextEventError as err:
+                summary.videos_failed += 1
+                store.add_failure(err.to_failure(ann.video_id), item=ann.video_id)
+                summary.failures_by_stage[err.stage] += 1
+                continue
+            tasks.append(VideoTask(ann, path, frozenset(done_ids.get(ann.video_id, ()))))
+        with _progress(show_progress) as bar:
+            job = bar.add_task("cutting videos", total=len(tasks))
+            for result in _execute(tasks, config, workers):
+                _store_result(store, result, summary)
+                bar.advance(job)
+        for record in store.records():
+            summary.records_total += 1
+            summary.past_s += record.past.duration_s if record.past else 0.0
+            summary.future_s += record.future.duration_s if record.future else 0.0
+    return summary
+
+
+def _done_ids_by_video(store: RunStore) -> dict[str, set[str]]:
+    by_video: dict[str, set[str]] = {}
+    for record in store.records():
+        by_video.setdefault(record.video_id, set()).add(record.id)
+    return by_video
+
+
+def _execute(tasks: list[VideoTask], config: BuildConfig, workers: int) -> Iterable[VideoResult]:
+    """Yield results as videos finish; in-process when ``workers <= 1``."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield process_video(task, config)
+        return
+    # spawn: the parent holds SQLite handles and a progress thread, unsafe to fork.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: list[Future[VideoResult]] = [
+            pool.submit(process_video, task, config) for task in tasks
+        ]
+        for future in as_completed(pending):
+            yield future.result()
+
+
+def _store_result(store: RunStore, result: VideoResult, summary: BuildSummary) -> None:
+    for record in result.records:
+        if store.add_record(record):
+            summary.records_new += 1
+    for failure in result.failures + result.warnings:
+        split_item = failure.input if failure.input != result.video_id else None
+        store.add_failure(failure, item=split_item)
+        summary.failures_by_stage[failure.stage] += 1
+    summary.media_s += result.media_s
+    if result.ok:
+        store.set_status(result.video_id, "done", "build", f"{len(result.records)} new records")
+        summary.videos_done += 1
+    else:
+        first = result.failures[0]
+        store.set_status(result.video_id, "failed", first.stage, first.error)
+        summary.videos_failed += 1
