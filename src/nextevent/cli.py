@@ -179,5 +179,5 @@ def import_v1_cmd(
                   f" into {out / 'records.jsonl'}")
 
 
-def main() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":  # `python -m nextevent.cli`
     app()
