@@ -290,7 +290,7 @@ def test_v1_import_maps_fields():
     assert first.video is None and first.past is None and first.future is None
     assert all(not e.timed for e in first.events) and len(first.events) == 4
     assert first.split.split_s == pytest.approx(13.3)
-    assert first.split.last_past_event == 1  # "Scene 3" is the first future scene
+    assert first.split.last_past_event == 1  # "Scene 2" is the last past scene
     assert first.split.event_boundary_s == first.split.split_s
     assert first.split.snapped_to == "event_boundary" and first.split.reason == "V1-33K split"
     assert [e.text for e in first.future_events][0].startswith("He pours the eggs")
@@ -326,7 +326,7 @@ def test_v1_round_trip_keeps_odd_spellings_and_unknown_keys(run_dir: Path, tmp_p
     entries[0]["source_dataset"] = "activitynet"
     entries[1]["mc_qa"] = [{"from": "human"}]  # no value: kept raw, typed None
     entries[1]["events"][0]["description"] = "  A woman   enters a bedroom.  "
-    entries[2]["video_split"]["scenes_timestep"] = [{"Scene 4": "01:12.4"}]
+    entries[2]["video_split"]["scenes_timestep"] = [{"Scene 3": "01:12.4"}]
     src = tmp_path / "odd.json"
     src.write_text(json.dumps(entries), encoding="utf-8")
 
@@ -367,7 +367,7 @@ def test_v1_export_of_a_pipeline_record(run_dir: Path, tmp_path: Path):
     assert entry["video_path"] == str((run_dir / record.past.path).resolve())
     assert entry["full_video_path"] == record.video.path
     assert entry["events"][2] == {"scene": "Scene 3", "description": EVENTS[2]}
-    assert entry["video_split"]["scenes_timestep"] == [{"Scene 3": "00:06.04"}]
+    assert entry["video_split"]["scenes_timestep"] == [{"Scene 2": "00:06.04"}]
     assert entry["video_split"]["split_caption"] == {
         "caption_part1": record.caption_part1, "caption_part2": record.caption_part2}
     assert entry["ds_reasoning"] == {"reasoning_content": "She is ready to ride.",
@@ -403,11 +403,11 @@ def test_import_v1_reports_malformed_entries(tmp_path: Path):
         variant(video_path=...),                                     # 2
         variant(events=good["events"][:1]),                          # 3 one event
         variant(**{f"{split}.scenes_timestep": [{"Scene X": "00:13.30"}]}),   # 4
-        variant(**{f"{split}.scenes_timestep": [{"Scene 1": "00:13.30"}]}),   # 5 no past
+        variant(**{f"{split}.scenes_timestep": [{"Scene 4": "00:13.30"}]}),   # 5 no future
         variant(**{f"{split}.scenes_timestep": [{"Scene 9": "00:13.30"}]}),   # 6 no such
-        variant(**{f"{split}.scenes_timestep": [{"Scene 3": "thirteen"}]}),   # 7
+        variant(**{f"{split}.scenes_timestep": [{"Scene 2": "thirteen"}]}),   # 7
         variant(**{f"{split}.split_caption.caption_part2": ...}),    # 8
-        variant(**{f"{split}.scenes_timestep": [{"Scene 3": "00:00.00"}]}),   # 9 empty past
+        variant(**{f"{split}.scenes_timestep": [{"Scene 2": "00:00.00"}]}),   # 9 empty past
         variant(**{"events": [{"scene": "Scene 1", "description": " "}] * 4}),  # 10
         variant(**{f"{split}.scenes_timestep": []}),                 # 11
         good,                                                        # 12 ok, repeated video
@@ -426,7 +426,7 @@ def test_import_v1_reports_malformed_entries(tmp_path: Path):
     assert "video_path" in by_index[2]
     assert "at least 2" in by_index[3]
     assert "'Scene N'" in by_index[4]
-    assert "outside Scene 2..Scene 4" in by_index[5] and "outside" in by_index[6]
+    assert "outside Scene 1..Scene 3" in by_index[5] and "outside" in by_index[6]
     assert "MM:SS.ss" in by_index[7]
     assert "caption_part2" in by_index[8]
     assert "split time is 0" in by_index[9]

@@ -9,7 +9,7 @@ in sail-sg/Video-Next-Event-Prediction, commit 7250875d)::
       "caption": "...",                                    # full-video caption
       "events": [{"scene": "Scene 1", "description": "..."}, ...],
       "video_split": {
-        "scenes_timestep": [{"Scene 3": "00:13.30"}],     # first future scene: split time
+        "scenes_timestep": [{"Scene 3": "00:13.30"}],     # last past scene: split time
         "split_caption": {"caption_part1": "...", "caption_part2": "..."}
       },
       "ds_reasoning": {"reasoning_content": ..., "prediction_content": ...,
@@ -19,10 +19,12 @@ in sail-sg/Video-Next-Event-Prediction, commit 7250875d)::
       "oe_qa": [...]
     }
 
-V1's scripts index ``events[Y - 1]`` with the number of the ``scenes_timestep`` key and
-check that its ``scene`` equals the key, so scenes are numbered from 1 and the key names
-the first scene after the split (the split is "between Scene X and Scene Y", step 3 of the
-data construction). Keys whose value is missing are left out, as in the release.
+V1's scripts index ``events[X - 1]`` with the number of the ``scenes_timestep`` key,
+check that its ``scene`` equals the key, and ask "given that the video just showed <that
+scene>, what happens next?" with ``caption_part2`` as the answer: scenes are numbered from
+1 and the key names the last scene *before* the split (Scene X of "between Scene X and
+Scene Y", step 3 of the data construction); its value is the split time. Keys whose
+value is missing are left out, as in the release.
 
 `import_v1` keeps what the typed record cannot hold (the original path strings, fields we
 do not know, parts that do not validate, spellings such as ``"Right"``) in
@@ -181,8 +183,8 @@ def _written_path(path: str, run_dir: Path, media_root: Path | None) -> str:
 
 def _typed_parts(record: NEPRecord) -> dict[str, Any]:
     """The V1 parts built from the record's typed fields (None: leave the key out)."""
-    y = record.split.last_past_event + 2
-    if y > len(record.events):
+    x = record.split.last_past_event + 1
+    if x >= len(record.events):
         raise NextEventError(
             "export",
             f"record {record.id}: last_past_event {record.split.last_past_event} leaves no "
@@ -196,7 +198,7 @@ def _typed_parts(record: NEPRecord) -> dict[str, Any]:
             for i, event in enumerate(record.events, start=1)
         ],
         "video_split": {
-            "scenes_timestep": [{f"Scene {y}": format_timestamp(record.split.split_s)}],
+            "scenes_timestep": [{f"Scene {x}": format_timestamp(record.split.split_s)}],
             "split_caption": {
                 "caption_part1": record.caption_part1,
                 "caption_part2": record.caption_part2,
@@ -226,9 +228,9 @@ def _raw_agrees(name: str, raw: Any, record: NEPRecord) -> bool:
         if name == "events":
             return [e.text for e in _parse_events(raw)] == [e.text for e in record.events]
         if name == "video_split":
-            y, split_s, part1, part2 = _parse_video_split(raw)
+            x, split_s, part1, part2 = _parse_video_split(raw)
             return (
-                y == record.split.last_past_event + 2
+                x == record.split.last_past_event + 1
                 and abs(split_s - record.split.split_s) < 0.005
                 and (part1, part2) == (record.caption_part1, record.caption_part2)
             )
@@ -337,8 +339,8 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
 
     Each entry becomes a record with untimed events (V1 gives scene order, not times),
     ``video=None``, ``past=future=None`` and ``split = SplitPlan(split_s=<scenes_timestep
-    time>, last_past_event=Y-2, event_boundary_s=split_s, snapped_to="event_boundary",
-    reason="V1-33K split")`` where ``Scene Y`` is the first future scene. The id is the
+    time>, last_past_event=X-1, event_boundary_s=split_s, snapped_to="event_boundary",
+    reason="V1-33K split")`` where ``Scene X`` is the last past scene. The id is the
     stem of ``full_video_path`` (else of ``video_path``) plus ``#<n>``, ``n`` counting
     repeats of the same video from 0. The original ``video_path`` / ``full_video_path``
     strings are kept in ``extra``; so are unknown keys (``extra["v1_other"]``) and any part
@@ -408,10 +410,10 @@ def _record_from_entry(entry: Any, source: str, seen: dict[str, int]) -> NEPReco
         raise ValueError("'caption' is not a string")
 
     events = _parse_events(entry.get("events"))
-    y, split_s, part1, part2 = _parse_video_split(entry.get("video_split"))
-    if not 2 <= y <= len(events):
+    x, split_s, part1, part2 = _parse_video_split(entry.get("video_split"))
+    if not 1 <= x < len(events):
         raise ValueError(
-            f"first future scene 'Scene {y}' is outside Scene 2..Scene {len(events)}"
+            f"last past scene 'Scene {x}' is outside Scene 1..Scene {len(events) - 1}"
         )
     if split_s <= 0:
         raise ValueError("split time is 0; the past segment would be empty")
@@ -447,7 +449,7 @@ def _record_from_entry(entry: Any, source: str, seen: dict[str, int]) -> NEPReco
         video=None,
         events=events,
         split=SplitPlan(
-            split_s=split_s, split_index=split_index, last_past_event=y - 2,
+            split_s=split_s, split_index=split_index, last_past_event=x - 1,
             event_boundary_s=split_s, snapped_to="event_boundary", reason=V1_REASON,
         ),
         caption=caption,
