@@ -139,7 +139,7 @@ def export(
 ) -> None:
     """Export a run's records to a training engine's data format."""
     from nextevent.export import TARGETS
-    from nextevent.store import read_records
+    from nextevent.store import RunStore, read_records
 
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")
@@ -147,13 +147,19 @@ def export(
     if not records_path.exists():
         _fail(NextEventError("export", f"{records_path} does not exist",
                              "run `nextevent build` (or `nextevent import`) into it first"))
-    kwargs = {"media_root": media_root}
-    if target != "v1":
-        kwargs["seed"] = seed
-    result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, **kwargs)
+    try:
+        result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, seed=seed,
+                                 media_root=media_root)
+    except NextEventError as err:
+        _fail(err)
+    with RunStore(run_dir) as store:  # skipped records go to the run's failures too
+        for failure in result.failures:
+            store.add_failure(failure)
     console.print(f"wrote {result.count} samples for {target}:")
     for path in result.files:
         console.print(f"  {path}")
+    for key, value in result.summary.items():
+        console.print(f"  {key}: {value}")
     for failure in result.failures:
         console.print(f"[yellow]skipped[/yellow] {failure.input}: {failure.error}")
 
