@@ -33,9 +33,12 @@ class ImportResult:
     Attributes:
         annotations: one `VideoAnnotation` per usable video, in file order.
         failures: one `Failure` (stage ``import``) per line, entry or event left out.
-        stats: counts: ``videos``, ``events`` (kept), ``malformed`` (entries or lines
-            that could not be read), ``videos_failed`` (read, but no usable event), and
-            the cleaning counts of `nextevent.sources.clean.CleanStats`.
+        stats: counts: ``videos``, ``events`` (kept), ``entries`` (video entries or
+            lines seen), ``malformed`` (entries or lines that could not be read),
+            ``videos_failed`` (read, but no usable event), ``bad_events`` (events whose
+            shape the reader could not read, e.g. a timestamp that is not a pair), and
+            the cleaning counts of `nextevent.sources.clean.CleanStats`; ``events_in``
+            counts every event listed by the readable entries, ``bad_events`` included.
     """
 
     annotations: list[VideoAnnotation] = field(default_factory=list)
@@ -61,6 +64,7 @@ class ResultBuilder:
         self.entries = 0
         self.malformed = 0
         self.videos_failed = 0
+        self.bad_events = 0
 
     def bad_entry(self, failure: Failure) -> None:
         """Record an entry or line that could not be read at all."""
@@ -88,6 +92,7 @@ class ResultBuilder:
         ``extra_failures`` are the reader's own per-event failures for this video.
         """
         self.entries += 1
+        self.bad_events += len(extra_failures or [])
         events, failures = clean_events(raw, duration_s, str(self.path), video_id=video_id,
                                         labels=labels, stats=self.clean)
         self.result.failures.extend(extra_failures or [])
@@ -126,7 +131,9 @@ class ResultBuilder:
             "malformed": self.malformed,
             "videos_failed": self.videos_failed,
             **self.clean.as_dict(),
+            "bad_events": self.bad_events,
         }
+        self.result.stats["events_in"] += self.bad_events
         return self.result
 
 

@@ -37,15 +37,16 @@ FORMAT = "youcook2"
 _HINT = ("each video needs 'duration' (seconds) and 'annotations': [{'segment': "
          "[start_s, end_s], 'sentence': ...}, ...]")
 _KEEP = ("subset", "recipe_type", "video_url")
+_TEST_NOTE = " (YouCook2 publishes no sentences for its test split)"
 
 
 def read_youcook2(path: Path) -> ImportResult:
     """Read a YouCook2 annotation file (times in seconds).
 
-    A video entry that cannot be read (no duration, no ``annotations`` list, as in the
-    test split) becomes a `Failure` naming its video id; an annotation without a
-    ``[start, end]`` segment or a sentence becomes a `Failure` naming its position; the
-    rest of the file goes on.
+    A video entry that cannot be read (no duration, no ``annotations`` list, or segments
+    without sentences as in the test split) becomes a `Failure` naming its video id; an
+    annotation without a ``[start, end]`` segment or a sentence becomes a `Failure`
+    naming its position; the rest of the file goes on.
 
     Raises:
         NextEventError: stage ``import``, when the file is missing, not JSON, has no
@@ -92,7 +93,8 @@ def _entry_problem(entry: Any) -> str | None:
         return f"duration {entry.get('duration')!r} is not a positive number of seconds"
     if not isinstance(entry.get("annotations"), list):
         subset = entry.get("subset")
-        return ("has no 'annotations' list" +
-                (" (YouCook2 publishes no sentences for the test split)"
-                 if subset == "testing" else ""))
+        return "has no 'annotations' list" + (_TEST_NOTE if subset == "testing" else "")
+    items = entry["annotations"]
+    if items and not any(isinstance(item, dict) and "sentence" in item for item in items):
+        return "has segments but no sentences" + _TEST_NOTE
     return None
