@@ -116,6 +116,10 @@ def clean_events(
         The cleaned events (sorted, non-overlapping) and one `Failure` (stage
         ``import``) per event dropped for a reason other than being a duplicate.
         Nothing is raised for bad events.
+
+    Raises:
+        ValueError: when ``labels`` is given with another length than ``raw`` (a bug in
+            the caller, not in the data).
     """
     stats = stats if stats is not None else CleanStats()
     vid = video_id if video_id is not None else input_name

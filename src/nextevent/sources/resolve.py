@@ -8,8 +8,8 @@ Lookup, in order, for an annotation with video id ``X``:
    else anywhere in its subfolders (YouCook2's ``raw_videos/<subset>/<recipe>/``).
    An id that already ends in a video extension (TACoS ``s30-d52.avi``) is tried as that
    file first, then as ``s30-d52`` with any extension.
-3. For ActivityNet ids: ``X`` without its ``v_`` prefix (or, for an ActivityNet id that
-   lacks it, with one).
+3. ActivityNet ids: an id starting with ``v_`` is also tried without it (``v_abc`` ->
+   ``abc.mp4``); an ``activitynet`` id lacking the prefix is also tried with it.
 
 Among files of one name, extensions are preferred in `VIDEO_EXTENSIONS` order. Names are
 compared after Unicode NFC normalisation, so a non-ASCII name matches however the file
