@@ -25,7 +25,7 @@ The sample layout matches V1's own SFT data (Wang et al., arXiv 2505.22457, Sec.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,12 +46,18 @@ Task = Literal["nep", "prev"]
 DATASET_INFO = "dataset_info.json"
 
 
-def dataset_info_entry(file_name: str) -> dict[str, Any]:
-    """The ``dataset_info.json`` entry for a file written by `export_llamafactory`."""
+def dataset_info_entry(file_name: str, media: Sequence[str] = ("videos",)) -> dict[str, Any]:
+    """The ``dataset_info.json`` entry for a sharegpt ``messages`` file.
+
+    Args:
+        file_name: the data file, relative to the dataset dir.
+        media: the media columns its samples carry (``images``, ``videos``, ``audios``);
+            `export_llamafactory` writes ``videos``; text-only data passes ``()``.
+    """
     return {
         "file_name": file_name,
         "formatting": "sharegpt",
-        "columns": {"messages": "messages", "videos": "videos"},
+        "columns": {"messages": "messages", **{name: name for name in media}},
         "tags": {
             "role_tag": "role",
             "content_tag": "content",
@@ -135,7 +141,7 @@ def export_llamafactory(
         raise ValueError(f"dataset_name {dataset_name!r} must be a plain, non-empty name")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     info_path = out_dir / DATASET_INFO
-    info = _read_dataset_info(info_path)  # fail before writing anything
+    info = read_dataset_info(info_path)  # fail before writing anything
 
     result = ExportResult(summary={"target": "llamafactory", "task": task, "seed": seed})
     data_path = out_dir / f"{dataset_name}.json"
@@ -154,9 +160,7 @@ def export_llamafactory(
     result.count = writer.count
 
     info[dataset_name] = dataset_info_entry(data_path.name)
-    with atomic_writer(info_path) as handle:
-        json.dump(info, handle, ensure_ascii=False, indent=2)
-        handle.write("\n")
+    write_dataset_info(info_path, info)
 
     result.files = [data_path.resolve(), info_path.resolve()]
     result.summary.update(
@@ -169,7 +173,20 @@ def export_llamafactory(
     return result
 
 
-def _read_dataset_info(path: Path) -> dict[str, Any]:
+def write_dataset_info(path: Path, info: dict[str, Any]) -> None:
+    """Write ``info`` (read by `read_dataset_info`, entries added) atomically to ``path``."""
+    with atomic_writer(path) as handle:
+        json.dump(info, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+
+
+def read_dataset_info(path: Path) -> dict[str, Any]:
+    """The datasets already registered in a ``dataset_info.json`` ({} when it is missing).
+
+    Raises:
+        NextEventError: (stage ``export``) when the file is not JSON or not a JSON object;
+            callers read it before writing anything, so it is never overwritten.
+    """
     if not path.exists():
         return {}
     try:
