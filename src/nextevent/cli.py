@@ -185,5 +185,9 @@ def import_v1_cmd(
                   f" into {out / 'records.jsonl'}")
 
 
+from nextevent.t3.cli import app as t3_app  # noqa: E402
+
+app.add_typer(t3_app, name="t3")
+
 if __name__ == "__main__":  # `python -m nextevent.cli`
     app()
