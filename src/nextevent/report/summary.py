@@ -1,0 +1,279 @@
+"""What a report shows, read from a run directory, a benchmark file and an eval JSON.
+
+Nothing here writes to the run directory: records are read with
+`nextevent.store.read_records`, failures line by line, ``state.sqlite`` read-only.
+
+Inputs the report reads besides the run directory (formats agreed with the engineers of
+the model client and of FutureBench; both optional):
+
+- ``RUN_DIR/usage.json``: model calls per role,
+  ``{role: {"calls": int, "prompt_tokens": int, "completion_tokens": int}}``.
+- ``--eval EVAL.json``: ``{"overall": {"accuracy": float, "ci95": [lo, hi], "n": int},
+  "by_type": {"hop1": {...same...}, ...}}``; accuracy and bounds are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nextevent.records import BenchItem, Failure, NEPRecord, NextEventError
+from nextevent.store import read_records
+
+STAGE = "report"
+LETTERS = ("A", "B", "C", "D")
+QUESTION_TYPES = ("hop1", "hop2", "hop3", "hop5", "interp")
+
+
+class RoleUsage(BaseModel):
+    """Model calls of one role (captioner, planner, reasoner, critic, judge, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    calls: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+
+
+class Accuracy(BaseModel):
+    """Accuracy of one question type: fraction correct, its 95% CI (fractions), items."""
+
+    model_config = ConfigDict(extra="allow")
+    accuracy: float = Field(ge=0, le=1)
+    ci95: tuple[float, float]
+    n: int = Field(ge=0)
+
+
+class EvalSummary(BaseModel):
+    """``nextevent bench eval``'s JSON: overall accuracy and accuracy per question type."""
+
+    model_config = ConfigDict(extra="allow")
+    overall: Accuracy
+    by_type: dict[str, Accuracy] = Field(default_factory=dict)
+
+
+@dataclass
+class FailureGroup:
+    """Failures of one stage that share a reason.
+
+    Attributes:
+        stage: the pipeline stage that failed.
+        reason: the error with the input's name, paths and numbers blanked out.
+        hint: the hint of the first failure in the group.
+        failures: the failures, oldest first.
+    """
+
+    stage: str
+    reason: str
+    hint: str
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class RunData:
+    """Everything the report shows about one run directory.
+
+    Attributes:
+        run_dir: the run directory (absolute).
+        records: the NEP records, in file order.
+        failures: the failures, in file order.
+        states: ``(status, stage) -> work items`` from ``state.sqlite``; empty if absent.
+        usage: model calls per role from ``usage.json``; None when the file is absent.
+    """
+
+    run_dir: Path
+    records: list[NEPRecord]
+    failures: list[Failure]
+    states: dict[tuple[str, str], int]
+    usage: dict[str, RoleUsage] | None
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read a run directory without writing to it.
+
+    Raises:
+        NextEventError: stage ``report`` when ``run_dir`` has no ``records.jsonl``, or a
+            line of ``records.jsonl``, ``failures.jsonl`` or ``usage.json`` is not valid.
+    """
+    run_dir = run_dir.resolve()
+    records_path = run_dir / "records.jsonl"
+    if not records_path.is_file():
+        raise NextEventError(STAGE, f"{records_path} does not exist",
+                             "pass a run directory written by `nextevent build` or "
+                             "`nextevent import`")
+    try:
+        records = list(read_records(records_path))
+    except (ValidationError, ValueError) as err:
+        raise NextEventError(STAGE, f"{records_path} holds a line that is not a NEP record: "
+                             f"{_first_line(err)}", "if a build is still writing to this run, "
+                             "rerun the report when it ends") from err
+    return RunData(run_dir=run_dir, records=records,
+                   failures=_read_failures(run_dir / "failures.jsonl"),
+                   states=_read_states(run_dir / "state.sqlite"),
+                   usage=load_usage(run_dir / "usage.json"))
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _read_failures(path: Path) -> list[Failure]:
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    out.append(Failure.model_validate_json(line))
+                except ValidationError as err:
+                    raise NextEventError(STAGE, f"{path} line {number} is not a failure: "
+                                         f"{_first_line(err)}",
+                                         "check the file was written by nextevent") from err
+    return out
+
+
+def _read_states(path: Path) -> dict[tuple[str, str], int]:
+    if not path.is_file():
+        return {}
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT status, COALESCE(stage, ''), COUNT(*) FROM state"
+                          " GROUP BY status, stage").fetchall()
+    except sqlite3.DatabaseError:
+        return {}  # an older or foreign state file: the counts are optional
+    finally:
+        db.close()
+    return {(status, stage): n for status, stage, n in rows}
+
+
+def load_usage(path: Path) -> dict[str, RoleUsage] | None:
+    """Model calls per role from ``usage.json``; None when the file does not exist.
+
+    Raises:
+        NextEventError: stage ``report`` when the file is not
+            ``{role: {"calls", "prompt_tokens", "completion_tokens"}}``.
+    """
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("the top level is not an object")
+        return {str(role): RoleUsage.model_validate(v) for role, v in raw.items()}
+    except (ValueError, ValidationError) as err:
+        raise NextEventError(STAGE, f"{path} is not model usage per role: {_first_line(err)}",
+                             'expected {role: {"calls": int, "prompt_tokens": int, '
+                             '"completion_tokens": int}}') from err
+
+
+def load_bench(path: Path) -> list[BenchItem]:
+    """Read a FutureBench JSONL file (one `BenchItem` a line).
+
+    Raises:
+        NextEventError: stage ``report`` when the file is missing or a line is not an item.
+    """
+    if not path.is_file():
+        raise NextEventError(STAGE, f"--bench {path} does not exist",
+                             "pass the JSONL written by `nextevent bench build`")
+    items = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    items.append(BenchItem.model_validate_json(line))
+                except ValidationError as err:
+                    raise NextEventError(STAGE, f"--bench {path} line {number} is not a "
+                                         f"FutureBench item: {_first_line(err)}",
+                                         "pass the JSONL written by `nextevent bench build`"
+                                         ) from err
+    return items
+
+
+def load_eval(path: Path) -> EvalSummary:
+    """Read an eval JSON (see the module docstring for its shape).
+
+    Raises:
+        NextEventError: stage ``report`` when the file is missing or has another shape.
+    """
+    if not path.is_file():
+        raise NextEventError(STAGE, f"--eval {path} does not exist",
+                             "pass the JSON written by `nextevent bench eval`")
+    try:
+        return EvalSummary.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as err:
+        raise NextEventError(STAGE, f"--eval {path} is not an eval summary: "
+                             f"{_first_line(err)}: {err.errors()[0]['loc']}",
+                             'expected {"overall": {"accuracy", "ci95", "n"}, '
+                             '"by_type": {type: {...}}}') from err
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?[\w.\-~]*(?:/[\w.\-~#]+)+/?")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")  # not inside names (.3gp, h264)
+
+
+def failure_reason(failure: Failure) -> str:
+    """A failure's error with what varies between inputs blanked out, to group by.
+
+    The input's own name becomes ``<input>``, other paths ``<path>``, numbers ``N``:
+    ``"/v/a.mp4: decoding failed after 12 frames"`` -> ``"<input>: decoding failed after
+    N frames"``.
+    """
+    text = failure.error.replace(failure.input, "<input>") if failure.input else failure.error
+    text = _PATH.sub("<path>", text)
+    return _NUMBER.sub("N", text)
+
+
+def group_failures(failures: list[Failure]) -> list[FailureGroup]:
+    """Failures grouped by stage and `failure_reason`, largest group first."""
+    groups: dict[tuple[str, str], FailureGroup] = {}
+    for failure in failures:
+        key = (failure.stage, failure_reason(failure))
+        if key not in groups:
+            groups[key] = FailureGroup(stage=key[0], reason=key[1], hint=failure.hint)
+        groups[key].failures.append(failure)
+    return sorted(groups.values(), key=lambda g: (-len(g.failures), g.stage, g.reason))
+
+
+@dataclass
+class LetterBalance:
+    """Answer letters of a benchmark and a chi-square test against a uniform spread.
+
+    Attributes:
+        counts: items per answer letter, A-D.
+        chi2: Pearson's chi-square statistic against equal counts (3 degrees of freedom).
+        p_value: its upper-tail probability; small values mean the letters are unbalanced.
+    """
+
+    counts: dict[str, int]
+    chi2: float
+    p_value: float
+
+
+def letter_balance(items: list[BenchItem]) -> LetterBalance:
+    """Count answer letters and test them against equal shares (Pearson chi-square).
+
+    The p-value uses the closed form of the chi-square upper tail for 3 degrees of
+    freedom, ``erfc(sqrt(x/2)) + sqrt(2x/pi) exp(-x/2)`` (Abramowitz & Stegun 26.4.5).
+    With no items the statistic is 0 and the p-value 1.
+    """
+    counts = Counter(item.qa.Answer for item in items)
+    full = {letter: counts.get(letter, 0) for letter in LETTERS}
+    total = sum(full.values())
+    if total == 0:
+        return LetterBalance(full, 0.0, 1.0)
+    expected = total / len(LETTERS)
+    chi2 = sum((n - expected) ** 2 / expected for n in full.values())
+    p = math.erfc(math.sqrt(chi2 / 2)) + math.sqrt(2 * chi2 / math.pi) * math.exp(-chi2 / 2)
+    return LetterBalance(full, chi2, min(1.0, max(0.0, p)))
+
+
+def words(text: str | None) -> int:
+    """Number of whitespace-separated words in ``text`` (0 for None)."""
+    return len(text.split()) if text else 0
