@@ -188,6 +188,9 @@ def import_v1_cmd(
 from nextevent.t3.cli import app as t3_app  # noqa: E402
 
 app.add_typer(t3_app, name="t3")
+from nextevent.report.cli import report  # noqa: E402
+
+app.command("report")(report)
 
 if __name__ == "__main__":  # `python -m nextevent.cli`
     app()
