@@ -6,7 +6,10 @@ General data, read by `read_general` (a JSON list or JSON Lines):
 
 * **LLaVA** (``conversations`` of ``{"from": "human"|"gpt"|"system", "value"}``, media in
   ``image``/``video`` as a path or a list of paths; also LLaMA-Factory's own sharegpt
-  spelling with ``images``/``videos`` lists and a ``system`` field);
+  spelling with ``images``/``videos`` lists and a ``system`` field). LLaVA-Video marks
+  a video with ``<image>``: in a sample with videos and no images, ``<image>`` becomes
+  ``<video>``; media with no placeholder at all get them at the start of the first user
+  turn, as LLaVA places them;
 * **sharegpt messages** (``messages`` of ``{"role": "user"|"assistant"|"system",
   "content": str}``, media in ``images``/``videos``/``audios`` lists).
 
@@ -189,8 +192,30 @@ def _convert(sample: Any, fmt: str) -> dict[str, Any]:
         if not isinstance(content, str):
             raise ValueError("has a turn whose content is not a string")
         messages.append({"role": role, "content": content})
+    if fmt == "llava":
+        _llava_placeholders(messages, media)
     check_messages(messages, media)
     return {"messages": messages, **{k: v for k, v in media.items() if v}}
+
+
+def _llava_placeholders(messages: list[dict[str, str]], media: dict[str, list[str]]) -> None:
+    """LLaVA spellings LLaMA-Factory reads otherwise: LLaVA-Video marks a video with
+    ``<image>`` (renamed ``<video>`` when the sample has videos and no images), and some
+    LLaVA-style data gives media with no placeholder (then the placeholders are put at
+    the start of the first user turn, where LLaVA puts them)."""
+    def used(tag: str) -> int:
+        return sum(m["content"].count(tag) for m in messages)
+
+    if (media["videos"] and not media["images"] and not used("<video>")
+            and used("<image>") == len(media["videos"])):
+        for m in messages:
+            m["content"] = m["content"].replace("<image>", "<video>")
+    first_user = next((m for m in messages if m["role"] == "user"), None)
+    if first_user is None:
+        return
+    for key, tag in _PLACEHOLDER.items():
+        if media[key] and not used(tag):
+            first_user["content"] = tag * len(media[key]) + first_user["content"]
 
 
 def check_messages(messages: list[dict[str, str]], media: dict[str, list[str]]) -> None:

@@ -12,9 +12,10 @@ in the input. Then, in this order:
    or whose prompt and answer equal an earlier item's, is dropped.
 2. **Length**: with ``max_tokens``, an item whose prompt plus answer has more tokens
    (`nextevent.t3.tokens`) is dropped.
-3. **Number**: with ``num``, items are taken round-robin over the aspects from seeded
-   shuffles of each aspect's items, so the aspects stay balanced as far as they have
-   items; the kept items are written in generation order.
+3. **Number**: with ``num``, each aspect gives an equal share, taken in a seeded shuffled
+   order (shares an aspect cannot fill go to the others); the kept items are written in
+   generation order. With ``num``, tokens are counted only for the items looked at, so
+   ``too_long`` counts those, not the whole input.
 """
 
 from __future__ import annotations
@@ -203,13 +204,15 @@ def synthesize(timelines: Iterable[Timeline], config: SynthConfig | None = None)
     counter = config.counter
     if counter is None and config.max_tokens is not None:
         counter = TokenCounter()
-    if counter is not None:
-        drawn = _count_and_filter(drawn, counter, config.max_tokens, result)
-
     if config.num is not None and config.num < len(drawn):
-        keep = _balanced(drawn, config.num, random.Random(f"{config.seed}:select"))
-        result.not_selected = len(drawn) - len(keep)
+        keep = _select(drawn, config.num, random.Random(f"{config.seed}:select"), counter,
+                       config.max_tokens, result)
+        result.not_selected = len(drawn) - len(keep) - result.too_long
         drawn = [item for i, item in enumerate(drawn) if i in keep]
+    elif counter is not None:
+        passed = _count_and_filter(drawn, counter, config.max_tokens)
+        result.too_long = len(drawn) - sum(passed)
+        drawn = [item for item, ok in zip(drawn, passed, strict=True) if ok]
 
     result.items = drawn
     result.by_aspect = dict(Counter(i.aspect for i in drawn))
@@ -222,39 +225,59 @@ def _key(*parts: str) -> str:
     return hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
-def _count_and_filter(items: list[T3Item], counter: TokenCounter, max_tokens: int | None,
-                      result: SynthResult) -> list[T3Item]:
+def _count_and_filter(items: Sequence[T3Item], counter: TokenCounter,
+                      max_tokens: int | None) -> list[bool]:
+    """Count tokens into each item's ``tokens``; True for the items within ``max_tokens``."""
     prompts = counter.count_batch([i.prompt for i in items]) if items else []
     unique = list(dict.fromkeys(i.answer for i in items))  # letters repeat a lot
     answer_counts = dict(zip(unique, counter.count_batch(unique) if unique else [],
                              strict=True))
-    answers = [answer_counts[i.answer] for i in items]
-    kept = []
-    for item, p, a in zip(items, prompts, answers, strict=True):
-        if max_tokens is not None and p + a > max_tokens:
-            result.too_long += 1
-            continue
+    passed = []
+    for item, p in zip(items, prompts, strict=True):
+        a = answer_counts[item.answer]
         item.tokens = {"prompt": p, "answer": a, "counter": counter.name}
-        kept.append(item)
-    return kept
+        passed.append(max_tokens is None or p + a <= max_tokens)
+    return passed
 
 
-def _balanced(items: list[T3Item], num: int, rng: random.Random) -> set[int]:
-    by_aspect: dict[str, list[int]] = {}
+def _select(items: list[T3Item], num: int, rng: random.Random, counter: TokenCounter | None,
+            max_tokens: int | None, result: SynthResult, chunk: int = 512) -> set[int]:
+    """Indices of ``num`` items balanced over aspects: each aspect's items are taken in a
+    seeded shuffled order up to an equal share of what is still needed (shares of
+    aspects that run out go to the others). Tokens are counted only for the items looked
+    at, so a length filter with a small ``num`` does not count the whole input."""
+    queues: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        by_aspect.setdefault(item.aspect, []).append(i)
-    queues = []
-    for aspect in sorted(by_aspect):
-        idx = by_aspect[aspect]
-        rng.shuffle(idx)
-        queues.append(idx)
+        queues.setdefault(item.aspect, []).append(i)
+    for aspect in sorted(queues):
+        rng.shuffle(queues[aspect])
+    pos = dict.fromkeys(queues, 0)
     keep: set[int] = set()
-    depth = 0
     while len(keep) < num:
-        for queue in queues:
-            if depth < len(queue) and len(keep) < num:
-                keep.add(queue[depth])
-        depth += 1
+        active = [a for a in sorted(queues) if pos[a] < len(queues[a])]
+        if not active:
+            break
+        need = num - len(keep)
+        shares = [need // len(active) + (n < need % len(active)) for n in range(len(active))]
+        for aspect, share in zip(active, shares, strict=True):
+            taken = 0
+            while taken < share and pos[aspect] < len(queues[aspect]):
+                look = queues[aspect][pos[aspect]:pos[aspect] + max(share - taken, 1)]
+                if counter is not None:
+                    look = queues[aspect][pos[aspect]:pos[aspect] + max(share - taken, chunk)]
+                    passed = _count_and_filter([items[i] for i in look], counter, max_tokens)
+                else:
+                    passed = [True] * len(look)
+                for i, ok in zip(look, passed, strict=True):
+                    pos[aspect] += 1
+                    if not ok:
+                        result.too_long += 1
+                    elif taken < share:
+                        keep.add(i)
+                        taken += 1
+                    else:  # counted but not needed in this round: look at it again later
+                        pos[aspect] -= 1
+                        break
     return keep
 
 
