@@ -6,6 +6,7 @@ directory where they are (or move them together).
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,8 +91,13 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
 
     Raises:
         NextEventError: stage ``report`` when the run directory, the benchmark or the
-            eval summary cannot be read, or ``out_dir`` is a file.
+            eval summary cannot be read, ``out_dir`` is a file, or matplotlib or Pillow
+            is not installed.
     """
+    for module in ("matplotlib", "PIL"):
+        if importlib.util.find_spec(module) is None:
+            raise NextEventError("report", f"the report needs {module}, which is not installed",
+                                 "pip install 'nextevent[report]'")
     out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise NextEventError("report", f"--out {out_dir} is a file", "pass a folder")

@@ -259,9 +259,8 @@ class LetterBalance:
 def letter_balance(items: list[BenchItem]) -> LetterBalance:
     """Count answer letters and test them against equal shares (Pearson chi-square).
 
-    The p-value uses the closed form of the chi-square upper tail for 3 degrees of
-    freedom, ``erfc(sqrt(x/2)) + sqrt(2x/pi) exp(-x/2)`` (Abramowitz & Stegun 26.4.5).
-    With no items the statistic is 0 and the p-value 1.
+    The p-value is `chi2_upper_tail_3df` of the statistic. With no items the statistic
+    is 0 and the p-value 1.
     """
     counts = Counter(item.qa.Answer for item in items)
     full = {letter: counts.get(letter, 0) for letter in LETTERS}
@@ -270,8 +269,18 @@ def letter_balance(items: list[BenchItem]) -> LetterBalance:
         return LetterBalance(full, 0.0, 1.0)
     expected = total / len(LETTERS)
     chi2 = sum((n - expected) ** 2 / expected for n in full.values())
-    p = math.erfc(math.sqrt(chi2 / 2)) + math.sqrt(2 * chi2 / math.pi) * math.exp(-chi2 / 2)
-    return LetterBalance(full, chi2, min(1.0, max(0.0, p)))
+    return LetterBalance(full, chi2, chi2_upper_tail_3df(chi2))
+
+
+def chi2_upper_tail_3df(x: float) -> float:
+    """``P(X >= x)`` for a chi-square variable with 3 degrees of freedom, in [0, 1].
+
+    Closed form ``erfc(sqrt(x/2)) + sqrt(2x/pi) exp(-x/2)`` (Abramowitz & Stegun 26.4.5).
+    """
+    if x <= 0:
+        return 1.0
+    p = math.erfc(math.sqrt(x / 2)) + math.sqrt(2 * x / math.pi) * math.exp(-x / 2)
+    return min(1.0, max(0.0, p))
 
 
 def words(text: str | None) -> int:
