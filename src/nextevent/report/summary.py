@@ -21,6 +21,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -123,20 +124,33 @@ def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-def _read_failures(path: Path) -> list[Failure]:
-    if not path.is_file():
-        return []
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _read_jsonl(path: Path, model: type[_M], name: str, what: str, hint: str) -> list[_M]:
+    """Validate every non-blank line of ``path`` as ``model``.
+
+    Raises:
+        NextEventError: naming ``name`` (how the user gave the file), the line and ``what``
+            it should have been.
+    """
     out = []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    out.append(Failure.model_validate_json(line))
+                    out.append(model.model_validate_json(line))
                 except ValidationError as err:
-                    raise NextEventError(STAGE, f"{path} line {number} is not a failure: "
-                                         f"{_first_line(err)}",
-                                         "check the file was written by nextevent") from err
+                    raise NextEventError(STAGE, f"{name} line {number} is not {what}: "
+                                         f"{_first_line(err)}", hint) from err
     return out
+
+
+def _read_failures(path: Path) -> list[Failure]:
+    if not path.is_file():
+        return []
+    return _read_jsonl(path, Failure, str(path), "a failure",
+                       "check the file was written by nextevent")
 
 
 def _read_states(path: Path) -> dict[tuple[str, str], int]:
@@ -182,18 +196,8 @@ def load_bench(path: Path) -> list[BenchItem]:
     if not path.is_file():
         raise NextEventError(STAGE, f"--bench {path} does not exist",
                              "pass the JSONL written by `nextevent bench build`")
-    items = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    items.append(BenchItem.model_validate_json(line))
-                except ValidationError as err:
-                    raise NextEventError(STAGE, f"--bench {path} line {number} is not a "
-                                         f"FutureBench item: {_first_line(err)}",
-                                         "pass the JSONL written by `nextevent bench build`"
-                                         ) from err
-    return items
+    return _read_jsonl(path, BenchItem, f"--bench {path}", "a FutureBench item",
+                       "pass the JSONL written by `nextevent bench build`")
 
 
 def load_eval(path: Path) -> EvalSummary:
