@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from nextevent.rewards.breakdown import RewardBreakdown
-from nextevent.rewards.embedding import SentenceSimilarity
+from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE, SentenceSimilarity
 from nextevent.rewards.format import format_reward, prediction_text
 from nextevent.rewards.rouge import rouge_l
 
@@ -67,7 +67,7 @@ class NEPReward:
         self,
         weights: Mapping[str, float] | None = None,
         *,
-        batch_size: int = 128,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         judge: Judge | None = None,
         model_path: str | Path | None = None,
         device: str | None = None,

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from nextevent.rewards.breakdown import RewardBreakdown
+from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE
 from nextevent.rewards.format import format_reward
 from nextevent.rewards.mcq import ExtractMode, extract_choice, mcq_accuracy
 from nextevent.rewards.open_ended import NEPReward
@@ -41,7 +42,7 @@ def nep_weights(format_weight: float, rouge_weight: float) -> dict[str, float]:
 
 
 def shared_nep_reward(
-    format_weight: float = 0.0, rouge_weight: float = 0.0, batch_size: int = 128
+    format_weight: float = 0.0, rouge_weight: float = 0.0, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> NEPReward:
     """The process-wide `NEPReward` for these settings (the model loads once)."""
     key = (float(format_weight), float(rouge_weight), int(batch_size))
@@ -58,7 +59,7 @@ def nep_breakdowns(
     *,
     format_weight: float = 0.0,
     rouge_weight: float = 0.0,
-    batch_size: int = 128,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[RewardBreakdown]:
     """Open-ended NEP reward of each response against its ``caption_part2``."""
     reward = shared_nep_reward(format_weight, rouge_weight, batch_size)

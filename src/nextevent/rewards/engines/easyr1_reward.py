@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE
 from nextevent.rewards.engines.common import mcq_breakdowns, nep_breakdowns
 
 REWARD_NAME = "nextevent_nep"
@@ -39,7 +40,7 @@ def compute_score(
     reward_inputs: list[dict[str, Any]] | dict[str, Any],
     format_weight: float = 0.1,
     rouge_weight: float = 0.0,
-    batch_size: int = 128,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[dict[str, float]] | dict[str, float]:
     """Open-ended NEP reward of each response against its ``caption_part2``.
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nextevent.rewards import format as _format
+from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE
 from nextevent.rewards.engines.common import shared_nep_reward
 from nextevent.rewards.mcq import mcq_accuracy
 from nextevent.rewards.open_ended import Judge, NEPReward
@@ -114,7 +115,7 @@ def make_nep_reward(
     weights: Mapping[str, float] | None = None,
     *,
     judge: Judge | None = None,
-    batch_size: int = 128,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     name: str = "nep_reward",
 ) -> RewardFunc:
     """A TRL reward function scoring with `NEPReward` (``weights``, ``judge``).
