@@ -163,7 +163,7 @@ def render_summary(run: RunData, bench: list[BenchItem] | None,
     card_html = "".join(f'<div class="card"><div class="v">{escape(v)}</div>'
                         f'<div class="k">{escape(k)}</div></div>' for k, v in cards)
     return (f'<header id="summary"><h1>nextevent report</h1><div class="meta">run '
-            f"<code>{escape(str(run.run_dir))}</code> · generated {now} · nextevent "
+            f"<code>{escape(run.label or str(run.run_dir))}</code> · generated {now} · nextevent "
             f'{__version__}</div><div class="cards">{card_html}</div></header>')
 
 

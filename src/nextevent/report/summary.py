@@ -86,6 +86,7 @@ class RunData:
         failures: the failures, in file order.
         states: ``(status, stage) -> work items`` from ``state.sqlite``; empty if absent.
         usage: model calls per role from ``usage.json``; None when the file is absent.
+        label: the run directory as the user named it (shown on the page).
     """
 
     run_dir: Path
@@ -93,6 +94,7 @@ class RunData:
     failures: list[Failure]
     states: dict[tuple[str, str], int]
     usage: dict[str, RoleUsage] | None
+    label: str = ""
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -102,6 +104,7 @@ def load_run(run_dir: Path) -> RunData:
         NextEventError: stage ``report`` when ``run_dir`` has no ``records.jsonl``, or a
             line of ``records.jsonl``, ``failures.jsonl`` or ``usage.json`` is not valid.
     """
+    label = str(run_dir)
     run_dir = run_dir.resolve()
     records_path = run_dir / "records.jsonl"
     if not records_path.is_file():
@@ -117,7 +120,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir=run_dir, records=records,
                    failures=_read_failures(run_dir / "failures.jsonl"),
                    states=_read_states(run_dir / "state.sqlite"),
-                   usage=load_usage(run_dir / "usage.json"))
+                   usage=load_usage(run_dir / "usage.json"), label=label)
 
 
 def _first_line(err: Exception) -> str:
