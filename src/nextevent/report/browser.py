@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import queue
@@ -217,11 +216,11 @@ class _Pipe:
                     return message
 
 
-def _high_fd(fd: int) -> int:
-    """Move ``fd`` to 10 or above (close-on-exec), so dup2 onto 3 and 4 cannot clobber it."""
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    return moved
+PIPE_TRAMPOLINE = ('exec "$@" 3<&"$NE_TO_BROWSER" 4>&"$NE_FROM_BROWSER" {NE_TO_BROWSER}<&-'
+                   ' {NE_FROM_BROWSER}>&-')
+"""bash puts the pipe ends on fds 3 and 4, then becomes chromium (``exec``): no Python code
+runs between fork and exec, unlike ``preexec_fn``, which can deadlock in a threaded
+process."""
 
 
 def _evaluate(cdp: _Pipe, session: str, expression: str) -> Any:
@@ -280,20 +279,19 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
     url = html.as_uri()
     check = PageCheck(url=url)
     deadline = time.monotonic() + timeout_s
-    to_browser_r, to_browser_w = (_high_fd(fd) for fd in os.pipe())
-    from_browser_r, from_browser_w = (_high_fd(fd) for fd in os.pipe())
-
-    def attach_pipe() -> None:  # in the child, before exec: the pipe ends become fds 3 and 4
-        os.dup2(to_browser_r, 3)
-        os.dup2(from_browser_w, 4)
+    to_browser_r, to_browser_w = os.pipe()
+    from_browser_r, from_browser_w = os.pipe()
+    bash = shutil.which("bash") or "/bin/bash"
 
     with tempfile.TemporaryDirectory(prefix="nextevent-chromium-") as profile, \
             open(Path(profile, "chromium.log"), "w+b") as log:
+        env = {**os.environ, "NE_TO_BROWSER": str(to_browser_r),
+               "NE_FROM_BROWSER": str(from_browser_w)}
         proc = subprocess.Popen(
-            [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=attach_pipe,
-            close_fds=False)
+            [bash, "-c", PIPE_TRAMPOLINE, "bash", exe, *FLAGS, f"--user-data-dir={profile}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            pass_fds=(to_browser_r, from_browser_w))
         os.close(to_browser_r)
         os.close(from_browser_w)
         try:
