@@ -63,6 +63,11 @@ def q(text: str) -> str:
     return '"' + text.rstrip(" .") + '"'
 
 
+def sent(text: str) -> str:
+    """An event text as an answer sentence (ends with a full stop)."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def same_text(option: str, text: str) -> bool:
     return option.rstrip(" .") == text.rstrip(" .")
 
@@ -140,18 +145,25 @@ def verify_timed(item: T3Item, truth: Truth) -> None:
         assert truth.events[a].start_s != truth.events[b].start_s
         if "before or after" in question:
             rel = "before" if a_first else "after"
-            assert answer.lower().startswith(rel) or f" {rel} " in answer
+            assert answer == (rel.capitalize() if item.form == "mc" else
+                              f"{q(truth.text(a))} happens {rel} {q(truth.text(b))}.")
         else:
             earlier, later = (a, b) if a_first else (b, a)
             want = later if "later" in question else earlier
-            assert same_text(answer, truth.text(want)) or answer.startswith(q(truth.text(want)))
+            word = "later" if "later" in question else "first"
+            assert answer == (sent(truth.text(want)) if item.form == "mc" else
+                              f"{q(truth.text(want))} happens {word}.")
     elif task == "order_sequence":
         listed = re.findall(r"^(\d+)\. (.*)$", question, flags=re.M)
         assert len(listed) == len(refs) >= 3
         assert all(same_text(t, truth.text(r)) for (_, t), r in zip(listed, refs, strict=True))
         by_time = sorted(range(len(refs)), key=lambda n: truth.events[refs[n]].start_s)
         want = ", ".join(str(n + 1) for n in by_time)
-        assert answer == want or answer.startswith(want + ". ")
+        if item.form == "mc":
+            assert answer == want
+        else:
+            texts = [sent(truth.text(refs[n])) for n in by_time]
+            assert answer == f"{want}. First: " + " Then: ".join(texts)
     elif task == "attribute_first_last":
         x, y = truth.at[0], truth.at[-1]
         assert x is not None and y is not None and truth.text(x) != truth.text(y)
@@ -172,18 +184,21 @@ def verify_timed(item: T3Item, truth: Truth) -> None:
                   for k in item.meta["frames"]]
         for k in item.meta["frames"]:
             assert f"Frame {k}" in question
+        frames_asked = item.meta["frames"]
         if len(counts) == 1:
-            assert answer == str(counts[0]) or answer.startswith(f"{counts[0]} by Frame")
+            assert answer == (str(counts[0]) if item.form == "mc" else
+                              f"{counts[0]} by Frame {frames_asked[0]}.")
         else:
-            ca, cb = counts
+            (ca, cb), (fa, fb) = counts, frames_asked
             want = f"It stays at {ca}" if ca == cb else f"It goes from {ca} to {cb}"
-            assert answer == want or answer.startswith(want + " (")
+            assert answer == (want if item.form == "mc" else
+                              f"{want} (Frame {fa}: {ca}, Frame {fb}: {cb}).")
     elif task in ("referring_after", "referring_before"):
         (x,) = refs
         pos = truth.visible.index(x)
         other = truth.visible[pos + (1 if task == "referring_after" else -1)]
         assert pos + (1 if task == "referring_after" else -1) >= 0
-        assert same_text(answer, truth.text(other))
+        assert answer == sent(truth.text(other))
     elif task in ("grounding_frames", "grounding_span"):
         (x,) = refs
         ks = truth.frames_of(x)
@@ -194,8 +209,10 @@ def verify_timed(item: T3Item, truth: Truth) -> None:
         else:
             frames_txt = f"Frames {ks[0]} to {ks[-1]}"
             span = f"From {shown_at[ks[0]]} to {shown_at[ks[-1]]}"
-        want = frames_txt if task == "grounding_frames" else span
-        assert answer == want or answer.startswith(want + " ") or answer == want + "."
+        if task == "grounding_frames":
+            assert answer == (frames_txt if item.form == "mc" else frames_txt + ".")
+        else:
+            assert answer == (span if item.form == "mc" else f"{span} ({frames_txt}).")
     else:
         raise AssertionError(f"unknown task {task}")
     if item.form == "mc":  # exactly one option is right
@@ -249,6 +266,28 @@ def test_activitynet_all_aspects_verified_against_timestamps(
               f"{len({i.video_id for i in activitynet_items})} of {len(activitynet)} "
               f"videos; per aspect {dict(sorted(counts.items()))}; per task "
               f"{dict(sorted(tasks.items()))}; verified {dict(sorted(checked.items()))}")
+
+
+def test_the_check_catches_wrong_answers(activitynet, activitynet_items):
+    """The timestamp check is not vacuous: a wrong option or another item's answer fails."""
+    rng = random.Random(9)
+    caught: Counter[str] = Counter()
+    for item in rng.sample(activitynet_items, 400):
+        ann = activitynet[item.video_id]
+        truth = Truth(ann.events, ann.duration_s)
+        verify_timed(item, truth)
+        if item.form == "mc":
+            wrong = next(k for k in item.options if k != item.answer)
+            bad = item.model_copy(update={"answer": wrong})
+        else:
+            other = next(i for i in rng.sample(activitynet_items, len(activitynet_items))
+                         if i.task == item.task and i.form == "open" and i.answer != item.answer
+                         and i.video_id != item.video_id)
+            bad = item.model_copy(update={"answer": other.answer})
+        with pytest.raises(AssertionError):
+            verify_timed(bad, truth)
+        caught[item.task] += 1
+    assert len(caught) == 9
 
 
 def test_charades_sta_verified_against_timestamps(shared_data: Path, capsys):

@@ -168,7 +168,7 @@ def stats(
         _fail(err)
     except ValueError as err:
         _fail(NextEventError("t3", str(err), "pass a file written by `nextevent t3 synth`"))
-    table = Table(title=f"token lengths ({result.stats['counter']})")
+    table = Table(title=f"token lengths ({counter.short_name})")
     for col in ("part", "aspect", "n", "median", "p95", "max"):
         table.add_column(col)
     for part in ("prompt", "answer"):

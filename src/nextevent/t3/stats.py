@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import atomic_writer
+from nextevent.records import NextEventError
 from nextevent.t3.items import ASPECTS, T3Item
 from nextevent.t3.tokens import TokenCounter
 
@@ -82,15 +83,17 @@ def write_stats(items: Sequence[T3Item], out_dir: str | Path,
 
     Raises:
         ValueError: when ``items`` is empty or ``bins < 1``.
+        NextEventError: stage ``t3``, when matplotlib is not installed.
     """
     if not items:
         raise ValueError("no T3 items to describe; check the input file")
     if bins < 1:
         raise ValueError("bins must be at least 1")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:  # Figure without pyplot: no global backend state, no display needed
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise NextEventError("t3", "token-length histograms need matplotlib",
+                             "pip install 'nextevent[t3]'") from err
 
     counter = counter or TokenCounter()
     out = Path(out_dir)
@@ -100,20 +103,20 @@ def write_stats(items: Sequence[T3Item], out_dir: str | Path,
     for part, per in counts.items():
         top = max(per["all"]) or 1
         edges = [top * i / bins for i in range(bins + 1)]
-        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+        fig = Figure(figsize=(8, 4.5), dpi=100)
+        ax = fig.subplots()
         for aspect in (*[a for a in ASPECTS if a in per], "all"):
             values = per[aspect]
             med = summary[part][aspect]["median"]
             ax.hist(values, bins=edges, histtype="step", linewidth=2 if aspect == "all" else 1.2,
                     label=f"{aspect} (n={len(values)}, median {med})")
-        ax.set_xlabel(f"{part} length (tokens, {counter.name})")
+        ax.set_xlabel(f"{part} length (tokens, {counter.short_name})")
         ax.set_ylabel("items")
         ax.set_title(f"T3 {part} token lengths")
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / f"{part}_tokens.png"
         fig.savefig(path)
-        plt.close(fig)
         result.files.append(path.resolve())
     json_path = out / "token_stats.json"
     with atomic_writer(json_path) as handle:

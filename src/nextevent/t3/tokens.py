@@ -23,12 +23,14 @@ _HINT = ("pass a local tokenizer.json file or a transformers tokenizer folder, o
 
 
 class TokenCounter:
-    """Counts tokens of texts. ``name`` says which counter (written into items and stats).
+    """Counts tokens of texts. ``name`` says which counter (written into items and stats,
+    with the tokenizer's full path); ``short_name`` is for plot labels.
 
     The base class counts whitespace-separated words.
     """
 
     name = "whitespace"
+    short_name = "whitespace"
 
     def count(self, text: str) -> int:
         """Tokens in ``text``."""
@@ -43,8 +45,11 @@ class TokenizersCounter(TokenCounter):
     """Counts with a ``tokenizers.Tokenizer`` loaded from a ``tokenizer.json`` file."""
 
     def __init__(self, path: Path) -> None:
-        from tokenizers import Tokenizer
-
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as err:
+            raise NextEventError("tokens", "counting with a tokenizer.json needs the "
+                                 "tokenizers package", "pip install 'nextevent[t3]'") from err
         try:
             self._tok = Tokenizer.from_file(str(path))
         except Exception as err:  # tokenizers raises a bare Exception on bad files
@@ -54,6 +59,7 @@ class TokenizersCounter(TokenCounter):
         self._tok.no_truncation()
         self._tok.no_padding()
         self.name = f"tokenizer:{path}"
+        self.short_name = f"tokenizer:{path.parent.name}/{path.name}"
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
         encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
@@ -75,6 +81,7 @@ class TransformersCounter(TokenCounter):
             raise NextEventError("tokens", f"cannot load a tokenizer from {path}: {err}",
                                  _HINT) from err
         self.name = f"transformers:{path}"
+        self.short_name = f"transformers:{path.name}"
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
         ids = self._tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
