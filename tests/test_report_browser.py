@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,23 @@ def test_console_errors_and_exceptions_are_reported(chromium: str, tmp_path: Pat
     assert check.section_ids == ["s"]
     assert any("boom" in e for e in check.console_errors)
     assert any("bang" in e for e in check.console_errors)
+
+
+def test_a_fresh_process_gets_the_pipe_and_a_short_timeout_ends_chromium(
+        chromium: str, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head>"
+                    "<body><section id='only'><h2>Only</h2></section></body></html>",
+                    encoding="utf-8")
+    # in a new interpreter os.pipe() returns fds 3 and 4, the very numbers chromium reads
+    script = ("import sys; from pathlib import Path; "
+              "from nextevent.report.browser import check_page; "
+              "c = check_page(Path(sys.argv[1]), timeout_s=60); print(c.section_ids, c.problems)")
+    done = subprocess.run([sys.executable, "-c", script, str(page)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['only'] []"
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not answer in time"):
+        check_page(page, timeout_s=0.05, chromium=chromium)  # chromium starts slower
+    assert time.monotonic() - started < 10

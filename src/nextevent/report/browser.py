@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -193,7 +195,11 @@ class _Pipe:
                                    "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self.write_fd, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self.write_fd, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError as err:
+            raise RuntimeError(f"chromium exited (code {self.proc.poll()}) before {method}"
+                               ) from err
         while True:
             reply = self._next(method)
             if reply.get("id") == self.next_id:
@@ -221,6 +227,14 @@ PIPE_TRAMPOLINE = ('exec "$@" 3<&"$NE_TO_BROWSER" 4>&"$NE_FROM_BROWSER" {NE_TO_B
 """bash puts the pipe ends on fds 3 and 4, then becomes chromium (``exec``): no Python code
 runs between fork and exec, unlike ``preexec_fn``, which can deadlock in a threaded
 process."""
+
+
+def _high_fd(fd: int) -> int:
+    """Move ``fd`` to 10 or above, so putting the pipe ends on 3 and 4 cannot clobber or
+    close one of them (a fresh process's ``os.pipe()`` returns 3 and 4 themselves)."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
 
 
 def _evaluate(cdp: _Pipe, session: str, expression: str) -> Any:
@@ -279,8 +293,8 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
     url = html.as_uri()
     check = PageCheck(url=url)
     deadline = time.monotonic() + timeout_s
-    to_browser_r, to_browser_w = os.pipe()
-    from_browser_r, from_browser_w = os.pipe()
+    to_browser_r, to_browser_w = (_high_fd(fd) for fd in os.pipe())
+    from_browser_r, from_browser_w = (_high_fd(fd) for fd in os.pipe())
     bash = shutil.which("bash") or "/bin/bash"
 
     with tempfile.TemporaryDirectory(prefix="nextevent-chromium-") as profile, \
@@ -291,7 +305,7 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
             [bash, "-c", PIPE_TRAMPOLINE, "bash", exe, *FLAGS, f"--user-data-dir={profile}",
              f"--window-size={width},{height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-            pass_fds=(to_browser_r, from_browser_w))
+            pass_fds=(to_browser_r, from_browser_w), start_new_session=True)
         os.close(to_browser_r)
         os.close(from_browser_w)
         try:
@@ -337,10 +351,13 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
             log.flush()
             log.seek(0)
             tail = log.read().decode("utf-8", "replace").strip().splitlines()[-5:]
-            raise type(err)(f"{err}; chromium {exe} said: " + " | ".join(tail)) from err
+            kind = RuntimeError if isinstance(err, RuntimeError) else TimeoutError
+            raise kind(f"{err}; chromium {exe} said: " + " | ".join(tail)) from err
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            if proc.poll() is None:  # still running: end it with the renderer, GPU and
+                # utility processes it started, all in the session started for it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             os.close(to_browser_w)
     return check
