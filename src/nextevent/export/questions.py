@@ -65,6 +65,32 @@ PREV_QUESTIONS: tuple[str, ...] = (
 the past."""
 
 
+CAPTION_QUESTIONS: tuple[str, ...] = (
+    "Describe this video in detail.",
+    "Write a detailed caption for the whole video.",
+    "What happens in this video, from start to finish?",
+    "Give a detailed account of the events in this video, in order.",
+    "Summarise everything the video shows, step by step.",
+    "Narrate the video: describe each event as it happens.",
+    "Provide a thorough description of the video.",
+    "Describe the people, objects and actions in this video in the order they appear.",
+)
+"""Full-video captioning (the captioning control of V1 Sec. 4): the model sees the whole
+video and describes it."""
+
+WHATS_NEXT_QUESTIONS: tuple[str, ...] = (
+    'The video has just shown this: "{event}" What happens next? Describe the rest of the '
+    "video in detail.",
+    'After the moment where "{event}", what does the video show? Describe it.',
+    'Right after "{event}", how do the events of the video continue?',
+    'Given that the video just showed "{event}", describe the events that follow.',
+    'Scene: "{event}" Describe what happens after this scene in the video.',
+    'Find the moment where "{event}" and describe everything that happens after it.',
+)
+"""Full-video what-happens-next (V1's ``full_video_what_happens_next`` control): the model
+sees the whole video and is told the last past scene; ``{event}`` is that scene's text."""
+
+
 def pick_question(pool: Sequence[str], record_id: str, seed: int = 0) -> str:
     """One question from ``pool`` for ``record_id``, stable for a given ``seed``.
 
@@ -84,3 +110,14 @@ def nep_question(record_id: str, seed: int = 0) -> str:
 def prev_question(record_id: str, seed: int = 0) -> str:
     """A previous-event prediction question for a record (from `PREV_QUESTIONS`)."""
     return pick_question(PREV_QUESTIONS, record_id, seed)
+
+
+def caption_question(record_id: str, seed: int = 0) -> str:
+    """A full-video captioning question for a record (from `CAPTION_QUESTIONS`)."""
+    return pick_question(CAPTION_QUESTIONS, record_id, seed)
+
+
+def whats_next_question(record_id: str, event: str, seed: int = 0) -> str:
+    """A full-video what-happens-next question quoting ``event`` (the last past scene's
+    text), from `WHATS_NEXT_QUESTIONS`."""
+    return pick_question(WHATS_NEXT_QUESTIONS, record_id, seed).format(event=event.strip())

@@ -1,0 +1,78 @@
+"""Parquet writing for the verl, TRL and Hugging Face targets (pyarrow).
+
+``pip install 'nextevent[export]'`` brings pyarrow. When ``hf_features`` is given it is
+stored as the schema's ``huggingface`` metadata, the way ``datasets`` itself writes Parquet
+(``{"info": {"features": ...}}``, as ``datasets.Dataset.to_parquet`` does in datasets
+4.x/5.x), so ``datasets.load_dataset("parquet", ...)`` restores feature types such as
+``Image`` (decoded to PIL images from the stored paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nextevent.records import NextEventError
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise NextEventError(
+            "export", "this target writes Parquet and needs pyarrow, which is not installed",
+            "pip install 'nextevent[export]' (or pip install pyarrow)",
+        ) from None
+    return pyarrow
+
+
+def write_parquet(path: Path, rows: Sequence[dict[str, Any]], schema: Any,
+                  hf_features: dict[str, Any] | None = None) -> Path:
+    """Write ``rows`` to ``path`` atomically as one Parquet file.
+
+    Args:
+        path: the file to write (its folder is created).
+        rows: one dict per row, keys = the schema's fields.
+        schema: a ``pyarrow.Schema`` (given explicitly so an empty file has its columns).
+        hf_features: ``datasets`` feature dicts per column, stored as metadata.
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        NextEventError: (stage ``export``) when pyarrow is missing.
+    """
+    pa = _pyarrow()
+    if hf_features is not None:
+        meta = {b"huggingface": json.dumps({"info": {"features": hf_features}}).encode()}
+        schema = schema.with_metadata(meta)
+    table = pa.Table.from_pylist(list(rows), schema=schema)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pa.parquet.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path.resolve()
+
+
+def pa_messages() -> Any:
+    """Arrow type of a chat: ``list<struct<role: string, content: string>>``."""
+    pa = _pyarrow()
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+HF_STRING = {"dtype": "string", "_type": "Value"}
+HF_MESSAGES = {"feature": {"role": HF_STRING, "content": HF_STRING}, "_type": "List"}
+HF_IMAGES = {"feature": {"_type": "Image"}, "_type": "List"}
+HF_FLOATS = {"feature": {"dtype": "float64", "_type": "Value"}, "_type": "List"}
+HF_STRINGS = {"feature": HF_STRING, "_type": "List"}

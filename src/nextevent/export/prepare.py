@@ -1,0 +1,79 @@
+"""The steps every target shares: records -> strategy samples -> train/validation split,
+and media paths as the target writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nextevent.export.base import media_path
+from nextevent.export.split import SplitSamples, split_by_video
+from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample, build_samples
+from nextevent.records import Failure, NEPRecord, NextEventError
+
+
+@dataclass
+class Prepared:
+    """Samples ready to write.
+
+    Attributes:
+        split: train and validation samples (validation empty unless asked for).
+        failures: records the strategy could not use, one `Failure` each.
+        report: strategy facts (counts, CFT ratio, mix quotas) plus ``train``,
+            ``validation`` and ``validation_videos``.
+    """
+
+    split: SplitSamples
+    failures: list[Failure]
+    report: dict[str, Any]
+
+
+def prepare(
+    records: Iterable[NEPRecord],
+    run_dir: Path,
+    *,
+    strategy: str = "sft",
+    seed: int = 0,
+    media_root: Path | None = None,
+    max_samples: int | None = None,
+    cft_ratio: float = DEFAULT_CFT_RATIO,
+    mix: Mapping[str, float] | None = None,
+    val_fraction: float = 0.0,
+) -> Prepared:
+    """Build the strategy's samples (`build_samples`) and split them by video
+    (`split_by_video`); see those for the arguments and errors."""
+    result = build_samples(records, strategy, Path(run_dir), seed=seed, media_root=media_root,
+                           max_samples=max_samples, cft_ratio=cft_ratio, mix=mix)
+    split = split_by_video(result.samples, val_fraction, seed)
+    report = dict(result.report)
+    report.update(train=len(split.train), validation=len(split.validation))
+    if split.validation_videos:
+        report["validation_videos"] = split.validation_videos
+    return Prepared(split, result.failures, report)
+
+
+def sample_media(sample: Sample, run_dir: Path, media_root: Path | None) -> list[str]:
+    """The sample's video paths as written: absolute, or relative to ``media_root``.
+
+    Raises:
+        NextEventError: (stage ``export``) when a video lies outside ``media_root``.
+    """
+    return [media_path(v, run_dir, media_root) for v in sample.videos]
+
+
+def sample_failure(err: NextEventError, target: str, sample: Sample) -> Failure:
+    """A `Failure` for one sample a target could not write (keyed per target and sample)."""
+    return err.to_failure(sample.record_id, key=f"export:{target}:{sample.key}")
+
+
+def part_file_name(stem: str, part: str, suffix: str) -> str:
+    """``<stem><suffix>`` for the train part, ``<stem>_validation<suffix>`` otherwise."""
+    return f"{stem}{suffix}" if part == "train" else f"{stem}_{part}{suffix}"
+
+
+def report_facts(report: dict[str, Any]) -> dict[str, Any]:
+    """The strategy report's facts for an export summary (``records``, ``train``,
+    ``validation``, CFT ratio, mix quotas), leaving out what the summary says itself."""
+    return {k: v for k, v in report.items() if k not in ("strategy", "samples")}

@@ -1,0 +1,571 @@
+"""Training strategies: turn NEP records into (system, question, target, media) samples.
+
+The strategies are the ones V1 compares on the same videos (Wang et al., "Fostering Video
+Reasoning via Next-Event Prediction", arXiv 2505.22457, Sec. 4 and its released
+``video_data_generation.py`` in sail-sg/Video-Next-Event-Prediction, commit 7250875d),
+plus DPO:
+
+=============  ===========  ===================================================  =========
+strategy       video        target (assistant turn)                              needs
+=============  ===========  ===================================================  =========
+``sft``        past         ``caption_part2``                                    -
+``distill``    past         ``<think>`` rewritten reasoning ``</think>``          reasoning
+                            ``<answer>`` rewritten prediction ``</answer>``;
+                            system prompt asks for that format
+``cft``        past         ``Critique: ... Conclusion: right|wrong.``; the       reasoning,
+                            question holds the solution; sampled to a             critique
+                            wrong:right ratio (default 2.1)
+``prev``       future       ``caption_part1`` (previous-event prediction)        future clip
+``caption``    full         the full-video ``caption``                           caption
+``mcqa``       full         the ``mc_qa`` answer (one sample per QA pair)        mc_qa
+``oeqa``       full         the ``oe_qa`` answer (one sample per QA pair)        oe_qa
+``whats-next`` full         ``caption_part2``; the question quotes the last      -
+                            past scene
+``dpo``        past         chosen / rejected answers (see `dpo_samples`)        critique
+``mix``        (several)    named proportions of the strategies above           -
+=============  ===========  ===================================================  =========
+
+A record that lacks what a strategy needs is skipped with a `Failure` (stage ``export``);
+nothing is made up. Questions come from the seeded pools of `nextevent.export.questions`,
+so a record gets the same question under ``sft``, ``distill``, ``cft`` and ``dpo``.
+
+Selection is seeded and order-free: records are ranked by ``sha256(f"{seed}:{record.id}")``
+and ``--max-samples`` keeps the first ones, so two strategies exported with the same seed
+and cap draw the same records wherever both apply. Samples are written in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from nextevent.export.base import check_no_placeholder, export_failure, segment_file
+from nextevent.export.questions import (
+    caption_question,
+    nep_question,
+    prev_question,
+    whats_next_question,
+)
+from nextevent.records import Failure, NEPRecord, NextEventError
+
+Task = Literal["nep", "mcq", "open"]
+"""What a reward compares the answer with: ``nep`` the future caption, ``mcq`` an option
+letter, ``open`` another free-text reference (previous events, a caption, a QA answer)."""
+
+STRATEGIES: tuple[str, ...] = (
+    "sft", "distill", "cft", "mix", "prev", "caption", "mcqa", "oeqa", "whats-next", "dpo",
+)
+"""Every strategy name `build_samples` takes."""
+
+MIXABLE: tuple[str, ...] = (
+    "sft", "distill", "cft", "prev", "caption", "mcqa", "oeqa", "whats-next",
+)
+"""Strategies that may appear in a ``mix`` (DPO is a paired format of its own)."""
+
+DEFAULT_CFT_RATIO = 2.1
+"""V1's wrong:right ratio of critique fine-tuning samples (arXiv 2505.22457, Sec. 4)."""
+
+DISTILL_SYSTEM = (
+    "You are a helpful assistant who reasons before answering. First think through the "
+    "problem step by step as an inner monologue, then give the user your answer. Reply "
+    "in exactly this format: <think>\n...\n</think>\n<answer>\n...\n</answer>"
+)
+"""System prompt of the ``distill`` strategy (and of GRPO prompts in that format)."""
+
+CFT_SYSTEM = "Critique the solution to the question below and conclude whether it is right."
+"""System prompt of the ``cft`` strategy (critique fine-tuning)."""
+
+_QA_PLACEHOLDERS = ("<image>", "<video>")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training sample, before any engine's layout.
+
+    Attributes:
+        record_id, video_id: the record it comes from (the split by video uses video_id).
+        strategy: the strategy that made it.
+        question: the user turn's text, with no media placeholder (exporters add it).
+        target: the assistant turn (for DPO: the chosen answer).
+        videos: absolute paths of the video files the user turn shows, in order.
+        system: the system prompt, if the strategy has one.
+        rejected: DPO only: the rejected answer.
+        reference: what a reward compares a generated answer with (``caption_part2`` for
+            next-event prediction, even when ``target`` is a reasoning trace).
+        task: the reward kind `reference` is for (see `Task`).
+        index: the sample's number within its record and strategy (QA pairs), from 0.
+        extra: small facts exporters may carry along (``conclusion`` for CFT).
+    """
+
+    record_id: str
+    video_id: str
+    strategy: str
+    question: str
+    target: str
+    videos: tuple[str, ...]
+    system: str | None = None
+    rejected: str | None = None
+    reference: str = ""
+    task: Task = "nep"
+    index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Unique id of the sample within an export: ``<record_id>:<strategy>:<index>``."""
+        return f"{self.record_id}:{self.strategy}:{self.index}"
+
+
+@dataclass
+class StrategyResult:
+    """What `build_samples` made.
+
+    Attributes:
+        samples: the selected samples, in record order.
+        failures: one `Failure` per (record, strategy) that could not be made.
+        report: JSON-able facts for the CLI: counts per strategy, CFT wrong/right counts
+            and the achieved ratio, mix quotas asked and met.
+    """
+
+    samples: list[Sample]
+    failures: list[Failure]
+    report: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- media
+
+
+def record_video(
+    record: NEPRecord,
+    which: Literal["past", "future", "full"],
+    run_dir: Path,
+    media_root: Path | None = None,
+) -> Path:
+    """The video file a strategy shows: the ``past`` or ``future`` segment, or the ``full``
+    source video.
+
+    Records cut by ``nextevent build`` carry their clips (paths relative to the run
+    directory) and the probed source video. Records imported from V1-33K carry V1's
+    relative ``video_path`` (past segment) and ``full_video_path`` strings in ``extra``;
+    those are resolved against ``media_root`` when given (the V1-33K release folder),
+    else against the run directory. V1 has no future-segment path.
+
+    Raises:
+        NextEventError: (stage ``export``) when the record has no such video or the file
+            does not exist.
+    """
+    if which in ("past", "future") and getattr(record, which) is not None:
+        return segment_file(record, which, run_dir)
+    if which == "full" and record.video is not None:
+        return _existing(Path(record.video.path), record, "full video")
+    v1_key = {"past": "video_path", "full": "full_video_path"}.get(which)
+    v1_path = record.extra.get(v1_key) if v1_key else None
+    if isinstance(v1_path, str) and v1_path:
+        base = Path(media_root) if media_root is not None else Path(run_dir)
+        path = Path(v1_path)
+        return _existing(path if path.is_absolute() else base / path, record, f"V1 {v1_key}")
+    if which == "full":
+        raise NextEventError(
+            "export", f"record {record.id} has no full video path",
+            "export a record built from a video (nextevent build), or one imported from "
+            "V1-33K with full_video_path",
+        )
+    return segment_file(record, which, run_dir)  # raises the text-only error
+
+
+def _existing(path: Path, record: NEPRecord, what: str) -> Path:
+    path = path.resolve()
+    if not path.is_file():
+        raise NextEventError(
+            "export", f"{what} of record {record.id} is missing: {path}",
+            "put the video there (for V1-33K records pass --media-root <the V1-33K folder>),"
+            " or export a strategy that does not need it",
+        )
+    return path
+
+
+# ----------------------------------------------------------------------------- texts
+
+
+def think_answer(reasoning: str, answer: str) -> str:
+    """``<think>\\n{reasoning}\\n</think>\\n<answer>\\n{answer}\\n</answer>`` (V1's distill
+    target layout)."""
+    return f"<think>\n{reasoning.strip()}\n</think>\n<answer>\n{answer.strip()}\n</answer>"
+
+
+def _rewritten(record: NEPRecord, strategy: str) -> tuple[str, str]:
+    """The rewritten reasoning and prediction (V1 step 7), or an export error."""
+    r = record.reasoning
+    if r is None or not (r.rewritten_reasoning_content and r.rewritten_prediction_content):
+        have = "no reasoning" if r is None else "no rewritten reasoning and prediction"
+        raise NextEventError(
+            "export", f"record {record.id} has {have}; {strategy} needs them",
+            "run the reasoning and rewrite stages (or import V1-33K records with "
+            "ds_reasoning), or export it with --strategy sft",
+        )
+    return r.rewritten_reasoning_content, r.rewritten_prediction_content
+
+
+def _critique(record: NEPRecord, strategy: str) -> tuple[str, str]:
+    if record.critique is None:
+        raise NextEventError(
+            "export", f"record {record.id} has no critique; {strategy} needs one",
+            "run the critique stage (or import V1-33K records with o3_critique), or export "
+            "it with --strategy sft",
+        )
+    return record.critique.critique, record.critique.conclusion
+
+
+# ----------------------------------------------------------------------------- builders
+
+Builder = Callable[[NEPRecord, Path, Path | None, int], list[Sample]]
+
+
+def _sample(record: NEPRecord, strategy: str, question: str, target: str, video: Path,
+            **kw: Any) -> Sample:
+    check_no_placeholder(record, question, target, *(
+        v for v in (kw.get("system"), kw.get("rejected")) if v))
+    return Sample(record_id=record.id, video_id=record.video_id, strategy=strategy,
+                  question=question, target=target, videos=(str(video),), **kw)
+
+
+def sft_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                ) -> list[Sample]:
+    """Past segment in, ``caption_part2`` out (V1 SFT)."""
+    video = record_video(record, "past", run_dir, media_root)
+    return [_sample(record, "sft", nep_question(record.id, seed), record.caption_part2, video,
+                    reference=record.caption_part2, task="nep")]
+
+
+def distill_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                    ) -> list[Sample]:
+    """Past segment in; `DISTILL_SYSTEM`; target = rewritten reasoning and prediction in
+    ``<think>``/``<answer>`` (V1 Distill)."""
+    reasoning, prediction = _rewritten(record, "distill")
+    video = record_video(record, "past", run_dir, media_root)
+    return [_sample(record, "distill", nep_question(record.id, seed),
+                    think_answer(reasoning, prediction), video, system=DISTILL_SYSTEM,
+                    reference=record.caption_part2, task="nep")]
+
+
+def cft_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                ) -> list[Sample]:
+    """Past segment and a solution in; critique and conclusion out (V1 CFT).
+
+    Question: ``Question:\\n<NEP question>\\n\\nSolution:\\n<think>...</think><answer>...
+    </answer>``; target: ``Critique:\\n<critique>\\n\\nConclusion:\\n<right|wrong>.``.
+    """
+    reasoning, prediction = _rewritten(record, "cft")
+    critique, conclusion = _critique(record, "cft")
+    video = record_video(record, "past", run_dir, media_root)
+    question = (f"Question:\n{nep_question(record.id, seed)}\n\nSolution:\n"
+                f"{think_answer(reasoning, prediction)}")
+    target = f"Critique:\n{critique.strip()}\n\nConclusion:\n{conclusion}."
+    return [_sample(record, "cft", question, target, video, system=CFT_SYSTEM,
+                    reference=conclusion, task="open", extra={"conclusion": conclusion})]
+
+
+def prev_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                 ) -> list[Sample]:
+    """Future segment in, ``caption_part1`` out (previous-event prediction, V1 Sec. 4)."""
+    video = record_video(record, "future", run_dir, media_root)
+    return [_sample(record, "prev", prev_question(record.id, seed), record.caption_part1,
+                    video, reference=record.caption_part1, task="open")]
+
+
+def caption_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                    ) -> list[Sample]:
+    """Full video in, the full-video ``caption`` out (captioning control)."""
+    if not record.caption:
+        raise NextEventError(
+            "export", f"record {record.id} has no full-video caption; caption needs one",
+            "run the captioning stage (or import V1-33K records, which carry one), or "
+            "export another strategy",
+        )
+    video = record_video(record, "full", run_dir, media_root)
+    return [_sample(record, "caption", caption_question(record.id, seed), record.caption,
+                    video, reference=record.caption, task="open")]
+
+
+def whats_next_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                       ) -> list[Sample]:
+    """Full video in, told the last past scene; ``caption_part2`` out (V1's
+    ``full_video_what_happens_next`` control)."""
+    event = record.events[record.split.last_past_event].text
+    video = record_video(record, "full", run_dir, media_root)
+    return [_sample(record, "whats-next", whats_next_question(record.id, event, seed),
+                    record.caption_part2, video, reference=record.caption_part2, task="nep")]
+
+
+def _qa_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, kind: str
+                ) -> list[Sample]:
+    turns = record.mc_qa if kind == "mcqa" else record.oe_qa
+    name = "mc_qa" if kind == "mcqa" else "oe_qa"
+    if not turns:
+        raise NextEventError(
+            "export", f"record {record.id} has no {name} turns; {kind} needs them",
+            f"import V1-33K records that carry {name}, or export another strategy",
+        )
+    if len(turns) % 2:
+        raise NextEventError(
+            "export", f"record {record.id} has an odd number ({len(turns)}) of {name} turns",
+            f"fix {name} so it alternates question and answer",
+        )
+    video = record_video(record, "full", run_dir, media_root)
+    samples = []
+    for i in range(0, len(turns), 2):
+        question = turns[i].value
+        for tag in _QA_PLACEHOLDERS:  # V1 strips the image tag of its LLaVA-style turns
+            question = question.replace(tag, "")
+        question, answer = question.strip(), turns[i + 1].value.strip()
+        task: Task = "mcq" if kind == "mcqa" and len(answer) == 1 and answer in "ABCD" else "open"
+        samples.append(_sample(record, kind, question, answer, video, reference=answer,
+                               task=task, index=i // 2))
+    return samples
+
+
+def mcqa_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                 ) -> list[Sample]:
+    """Full video in, one sample per ``mc_qa`` question-answer pair (MCQA control)."""
+    return _qa_samples(record, run_dir, media_root, "mcqa")
+
+
+def oeqa_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                 ) -> list[Sample]:
+    """Full video in, one sample per ``oe_qa`` question-answer pair (OEQA control)."""
+    return _qa_samples(record, run_dir, media_root, "oeqa")
+
+
+def dpo_samples(record: NEPRecord, run_dir: Path, media_root: Path | None, seed: int
+                ) -> list[Sample]:
+    """A preference pair on the NEP prompt (past segment + question).
+
+    A record holds one prediction, judged by the critic. When it was judged ``wrong`` the
+    pair is chosen = ``caption_part2`` (what did happen), rejected = the rewritten
+    prediction. A prediction judged ``right`` has no wrong answer to the same prompt to
+    be paired with, so the record is skipped (it still serves sft, distill and cft).
+
+    Raises:
+        NextEventError: (stage ``export``) without a critique or prediction, or when the
+            prediction was judged right.
+    """
+    _, prediction = _rewritten(record, "dpo")
+    _, conclusion = _critique(record, "dpo")
+    if conclusion != "wrong":
+        raise NextEventError(
+            "export", f"record {record.id}: its only prediction was judged right, so DPO "
+            "has no rejected answer for it",
+            "nothing to fix: DPO pairs come from predictions judged wrong; use this record "
+            "with --strategy sft, distill or cft",
+        )
+    video = record_video(record, "past", run_dir, media_root)
+    return [_sample(record, "dpo", nep_question(record.id, seed), record.caption_part2,
+                    video, rejected=prediction.strip(), reference=record.caption_part2,
+                    task="nep")]
+
+
+BUILDERS: dict[str, Builder] = {
+    "sft": sft_samples,
+    "distill": distill_samples,
+    "cft": cft_samples,
+    "prev": prev_samples,
+    "caption": caption_samples,
+    "mcqa": mcqa_samples,
+    "oeqa": oeqa_samples,
+    "whats-next": whats_next_samples,
+    "dpo": dpo_samples,
+}
+"""One sample builder per strategy (``mix`` combines them)."""
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"sft=0.5,distill=0.3,cft=0.2"`` as ``{"sft": 0.5, ...}`` (weights are normalised
+    by `build_samples`, so ``sft=2,cft=1`` also works).
+
+    Raises:
+        ValueError: for a malformed item, an unknown or unmixable strategy, a repeated
+            name, or a weight that is not a positive number.
+    """
+    mix: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"mix item {item!r} is not name=weight (e.g. sft=0.5)")
+        if name not in MIXABLE:
+            raise ValueError(f"mix item {item!r}: {name!r} is not one of {', '.join(MIXABLE)}")
+        if name in mix:
+            raise ValueError(f"mix names {name!r} twice")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"mix item {item!r}: {value!r} is not a number") from None
+        if not weight > 0 or not math.isfinite(weight):
+            raise ValueError(f"mix item {item!r}: the weight must be a positive number")
+        mix[name] = weight
+    if not mix:
+        raise ValueError("the mix is empty; give e.g. sft=0.5,distill=0.3,cft=0.2")
+    return mix
+
+
+def _rank(seed: int, record_id: str) -> str:
+    return hashlib.sha256(f"{seed}:{record_id}".encode()).hexdigest()
+
+
+def _ranked(samples: Sequence[Sample], seed: int) -> list[Sample]:
+    return sorted(samples, key=lambda s: (_rank(seed, s.record_id), s.strategy, s.index))
+
+
+def _quotas(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """``total`` split by ``weights`` (largest remainder, ties in name order)."""
+    norm = sum(weights.values())
+    exact = {k: total * w / norm for k, w in weights.items()}
+    quotas = {k: math.floor(v) for k, v in exact.items()}
+    left = total - sum(quotas.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - quotas[k]), k))[:left]:
+        quotas[k] += 1
+    return quotas
+
+
+def cft_select(samples: Sequence[Sample], ratio: float, seed: int,
+               max_samples: int | None = None) -> tuple[list[Sample], dict[str, Any]]:
+    """Sample CFT samples to ``ratio`` wrong per right, as many as possible.
+
+    All of the scarcer side are kept and the other is cut to ``round(ratio * right)``
+    wrong (or ``floor(wrong / ratio)`` right), as V1's ``convert_to_CFT`` does; with
+    ``max_samples`` both sides are then scaled down together. Draws follow the seeded
+    record ranking. When one side is empty, the other is kept whole.
+
+    Returns:
+        ``(selected, report)``: report holds ``wrong``, ``right``, ``available_wrong``,
+        ``available_right``, ``target_ratio`` and ``achieved_ratio`` (wrong/right, None
+        when no right sample is left).
+
+    Raises:
+        ValueError: for a ratio that is not positive.
+    """
+    if not ratio > 0:
+        raise ValueError(f"--cft-ratio must be positive, got {ratio}")
+    wrong = _ranked([s for s in samples if s.extra.get("conclusion") == "wrong"], seed)
+    right = _ranked([s for s in samples if s.extra.get("conclusion") != "wrong"], seed)
+    n_wrong, n_right = len(wrong), len(right)
+    if n_wrong and n_right:
+        if round(ratio * n_right) <= n_wrong:
+            n_wrong = round(ratio * n_right)
+        else:
+            n_right = min(n_right, math.floor(n_wrong / ratio))
+    if max_samples is not None and n_wrong + n_right > max_samples:
+        total = n_wrong + n_right
+        keep_wrong = round(max_samples * n_wrong / total)
+        n_wrong, n_right = keep_wrong, max_samples - keep_wrong
+    chosen = {s.key for s in wrong[:n_wrong] + right[:n_right]}
+    report = {
+        "wrong": n_wrong, "right": n_right,
+        "available_wrong": len(wrong), "available_right": len(right),
+        "target_ratio": ratio,
+        "achieved_ratio": round(n_wrong / n_right, 3) if n_right else None,
+    }
+    return [s for s in samples if s.key in chosen], report
+
+
+def _build(records: Sequence[NEPRecord], strategy: str, run_dir: Path,
+           media_root: Path | None, seed: int) -> tuple[list[Sample], list[Failure]]:
+    builder = BUILDERS[strategy]
+    samples: list[Sample] = []
+    failures: list[Failure] = []
+    for record in records:
+        try:
+            samples.extend(builder(record, run_dir, media_root, seed))
+        except NextEventError as err:
+            failures.append(export_failure(err, strategy, record.id))
+    return samples, failures
+
+
+def _cap(samples: list[Sample], max_samples: int | None, seed: int) -> list[Sample]:
+    if max_samples is None or len(samples) <= max_samples:
+        return samples
+    keep = {s.key for s in _ranked(samples, seed)[:max_samples]}
+    return [s for s in samples if s.key in keep]
+
+
+def build_samples(
+    records: Iterable[NEPRecord],
+    strategy: str,
+    run_dir: Path,
+    *,
+    seed: int = 0,
+    media_root: Path | None = None,
+    max_samples: int | None = None,
+    cft_ratio: float = DEFAULT_CFT_RATIO,
+    mix: Mapping[str, float] | None = None,
+) -> StrategyResult:
+    """Samples of one strategy (or a mix) for ``records``.
+
+    Args:
+        records: the records, e.g. ``RunStore(run_dir).records()``.
+        strategy: one of `STRATEGIES`.
+        run_dir: the run directory clip paths are relative to.
+        seed: question wording and selection seed.
+        media_root: where V1-33K relative video paths live (see `record_video`).
+        max_samples: most samples to keep (seeded choice by record, see module doc);
+            for ``mix`` the total the proportions share, default the record count.
+        cft_ratio: wrong:right ratio for ``cft`` (also inside a mix).
+        mix: for ``mix``, strategy -> weight (see `parse_mix`).
+
+    Returns:
+        `StrategyResult`; samples keep the record order.
+
+    Raises:
+        ValueError: for an unknown strategy, a ``mix`` without weights (or weights given
+            to another strategy), or a ``max_samples`` below 1.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if max_samples is not None and max_samples < 1:
+        raise ValueError(f"--max-samples must be at least 1, got {max_samples}")
+    if (strategy == "mix") != (mix is not None):
+        raise ValueError("give mix weights (--mix sft=0.5,...) exactly when --strategy is mix")
+    records = list(records)
+    run_dir = Path(run_dir)
+    report: dict[str, Any] = {"strategy": strategy, "records": len(records)}
+    if strategy != "mix":
+        samples, failures = _build(records, strategy, run_dir, media_root, seed)
+        if strategy == "cft":
+            samples, report["cft"] = cft_select(samples, cft_ratio, seed, max_samples)
+        else:
+            samples = _cap(samples, max_samples, seed)
+        report["samples"] = len(samples)
+        return StrategyResult(samples, failures, report)
+
+    assert mix is not None
+    for name in mix:
+        if name not in MIXABLE:
+            raise ValueError(f"{name!r} cannot be mixed; choose from {', '.join(MIXABLE)}")
+    total = max_samples if max_samples is not None else len(records)
+    quotas = _quotas(total, mix)
+    chosen: dict[str, list[Sample]] = {}
+    failures = []
+    report["mix"] = {}
+    for name in mix:
+        pool, fails = _build(records, name, run_dir, media_root, seed)
+        failures.extend(fails)
+        if name == "cft":
+            pool, report["cft"] = cft_select(pool, cft_ratio, seed, quotas[name])
+        else:
+            pool = _cap(pool, quotas[name], seed)
+        chosen[name] = pool
+        report["mix"][name] = {"asked": quotas[name], "written": len(pool)}
+    order = {r.id: i for i, r in enumerate(records)}
+    samples = sorted((s for pool in chosen.values() for s in pool),
+                     key=lambda s: (order[s.record_id], list(mix).index(s.strategy), s.index))
+    report["samples"] = len(samples)
+    return StrategyResult(samples, failures, report)
