@@ -131,27 +131,62 @@ def build(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `nextevent build`.")],
-    target: Annotated[str, typer.Option(help="llamafactory | easyr1 | v1.")],
+    target: Annotated[str, typer.Option(help="llamafactory | easyr1 | verl | trl | hf | v1.")],
     out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
-    seed: Annotated[int, typer.Option(help="Seed of the question wording.")] = 0,
+    strategy: Annotated[str, typer.Option(
+        help="sft | distill | cft | mix | prev | caption | mcqa | oeqa | whats-next | dpo "
+        "(V1's training strategies; not for --target v1).")] = "sft",
+    mix: Annotated[str | None, typer.Option(
+        help="Named proportions for --strategy mix, e.g. sft=0.5,distill=0.3,cft=0.2 "
+        "(weights, normalised).")] = None,
+    max_samples: Annotated[int | None, typer.Option(
+        min=1, help="Most samples to write (train + validation), chosen by seeded record "
+        "rank; for mix the total the proportions share (default: the record count).")] = None,
+    val_fraction: Annotated[float, typer.Option(
+        min=0.0, max=0.99, help="Share of the videos (0-1) held out as validation; no "
+        "video is on both sides.")] = 0.0,
+    cft_ratio: Annotated[float, typer.Option(
+        min=0.01, help="Wrong:right ratio of CFT samples (wrong per right).")] = 2.1,
+    frames: Annotated[int, typer.Option(
+        min=1, help="--target trl: most frames sampled per video (frames).")] = 8,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the question wording, sample choice and validation split.")] = 0,
     media_root: Annotated[Path | None, typer.Option(
-        help="Write clip paths relative to this folder instead of absolute.")] = None,
+        help="Write clip paths relative to this folder instead of absolute (for V1-33K "
+        "records: the release folder their relative paths start from).")] = None,
 ) -> None:
-    """Export a run's records to a training engine's data format."""
-    from nextevent.export import TARGETS
+    """Export a run's records to a training engine's data format, for one strategy."""
+    from nextevent.export import STRATEGY_TARGETS, TARGETS
+    from nextevent.export.strategies import parse_mix
     from nextevent.store import RunStore, read_records
 
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")
+    if mix is not None and strategy == "sft":
+        strategy = "mix"
+    kwargs: dict = {"seed": seed, "media_root": media_root}
+    if target in STRATEGY_TARGETS:
+        try:
+            weights = parse_mix(mix) if mix is not None else None
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--mix") from None
+        kwargs.update(strategy=strategy, mix=weights, max_samples=max_samples,
+                      val_fraction=val_fraction, cft_ratio=cft_ratio)
+        if target == "trl":
+            kwargs["frames"] = frames
+    elif strategy != "sft" or mix or max_samples or val_fraction:
+        raise typer.BadParameter("--target v1 writes the records as they are; drop "
+                                 "--strategy/--mix/--max-samples/--val-fraction")
     records_path = run_dir / "records.jsonl"
     if not records_path.exists():
         _fail(NextEventError("export", f"{records_path} does not exist",
                              "run `nextevent build` (or `nextevent import`) into it first"))
     try:
-        result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, seed=seed,
-                                 media_root=media_root)
+        result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, **kwargs)
     except NextEventError as err:
         _fail(err)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     with RunStore(run_dir) as store:  # skipped records go to the run's failures too
         for failure in result.failures:
             store.add_failure(failure)
