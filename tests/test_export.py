@@ -104,7 +104,9 @@ def test_llamafactory_sharegpt_is_valid(run_dir: Path, records: list[NEPRecord],
     result = export_llamafactory(records, run_dir, out, seed=3)
 
     data_file = out / "nextevent_nep_sft.json"
-    assert result.files == [data_file.resolve(), (out / "dataset_info.json").resolve()]
+    assert result.files[:2] == [data_file.resolve(), (out / "dataset_info.json").resolve()]
+    assert [f.name for f in result.files[2:]] == [  # training configs beside the data
+        "nextevent_nep_sft_qwen2_5_vl_7b_full.yaml", "nextevent_nep_sft_qwen2_5_vl_7b_lora.yaml"]
     assert result.count == len(records) and result.failures == []
     samples = json.loads(data_file.read_text(encoding="utf-8"))
     attr = json.loads((out / "dataset_info.json").read_text())["nextevent_nep_sft"]
@@ -237,7 +239,8 @@ def test_easyr1_jsonl_fields(run_dir: Path, records, tmp_path: Path):
     out = tmp_path / "r1"
     result = export_easyr1(records, run_dir, out, seed=5)
     path = out / "nep_train.jsonl"
-    assert result.files == [path.resolve()] and result.count == len(records)
+    assert result.files[0] == path.resolve() and result.count == len(records)
+    assert [f.name for f in result.files[1:]] == ["nep_format.jinja", "train_grpo.sh"]
     assert result.summary["prompt_key"] == "problem"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == len(records)
@@ -258,7 +261,7 @@ def test_exports_read_a_run_store(run_dir: Path, tmp_path: Path):
 
 
 def test_targets_are_called_alike(run_dir: Path, records, tmp_path: Path):
-    assert set(TARGETS) == {"llamafactory", "easyr1", "v1"}
+    assert set(TARGETS) == {"llamafactory", "easyr1", "v1", "verl", "trl", "hf"}
     for name, export in TARGETS.items():
         result = export(records[:2], run_dir, tmp_path / name, seed=1, media_root=None)
         assert result.count == 2 and all(f.is_file() for f in result.files)
