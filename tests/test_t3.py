@@ -613,7 +613,7 @@ def llamafactory_check(dataset_dir: Path, dataset_name: str) -> list[dict[str, A
         assert set(sample) == set(cols.values())
         messages = sample[cols["messages"]]
         system = ""
-        if messages and messages[0][tags["role_tag"]] == "system":
+        if messages and messages[0][tags["role_tag"]] == tags.get("system_tag", "system"):
             system, messages = messages[0][tags["content_tag"]], messages[1:]
         assert len(messages) % 2 == 0 and messages
         for n, m in enumerate(messages):
@@ -678,6 +678,7 @@ def test_mix_writes_llamafactory_dataset(activitynet, tmp_path: Path):
     assert info["my_chat"] == {"file_name": "chat.json", "formatting": "sharegpt"}
     assert info["t3_mix"]["columns"] == {"messages": "messages", "images": "images",
                                          "videos": "videos"}
+    assert info["t3_mix"]["tags"]["system_tag"] == "system"  # a general sample has one
     aligned = llamafactory_check(out_dir, "t3_mix")
     n_t3 = round(0.25 / 0.75 * len(general))
     assert len(aligned) == len(general) + n_t3

@@ -342,7 +342,8 @@ def write_mix(samples: Sequence[dict[str, Any]], out: str | Path,
         for sample in samples:
             writer.add({"messages": sample["messages"], **{k: sample.get(k, []) for k in media}})
         writer.close()
-    info[name] = dataset_info_entry(out.name, media)
+    system = any(s["messages"] and s["messages"][0]["role"] == "system" for s in samples)
+    info[name] = dataset_info_entry(out.name, media, system=system)
     write_dataset_info(info_path, info)
     return MixResult(files=[out.resolve(), info_path.resolve()], count=writer.count,
                      dataset_name=name, media=media)
