@@ -1,0 +1,95 @@
+"""Opening a video file with PyAV, with every failure turned into a `NextEventError`.
+
+Shared by `probe`, `shots`, `cut` and `frames` so that a missing, empty, corrupt or
+audio-only file gives the same message whichever stage meets it first.
+
+Time origin: all media functions report times in seconds from the video stream's start
+time (``stream.start_time``, the first presented frame), so a file whose timestamps do
+not start at zero (e.g. MPEG-TS) still has its first frame at 0.0 s.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from av.container import InputContainer
+from av.stream import Disposition
+from av.video.stream import VideoStream
+
+from nextevent.records import NextEventError
+
+HINT_REENCODE = (
+    "check that the file plays; re-download it or re-encode it to H.264 MP4 "
+    "(e.g. ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4)"
+)
+
+
+def check_file(path: Path, stage: str) -> Path:
+    """Return the absolute path of an existing, non-empty regular file.
+
+    Raises:
+        NextEventError: (``stage``) when the path is missing, not a file, or 0 bytes.
+    """
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise NextEventError(stage, f"{path}: file not found",
+                             "check the path, or the --videos folder and the video id")
+    if not path.is_file():
+        raise NextEventError(stage, f"{path}: not a regular file", "give a video file path")
+    if path.stat().st_size == 0:
+        raise NextEventError(stage, f"{path}: file is empty (0 bytes)",
+                             "the download or copy probably failed; fetch the file again")
+    return path
+
+
+def open_video(path: Path, stage: str) -> tuple[InputContainer, VideoStream]:
+    """Open ``path`` and return the container and its first real video stream.
+
+    Cover art (an ``attached_pic`` stream, e.g. in an .m4a) does not count as video.
+    The caller closes the container.
+
+    Raises:
+        NextEventError: (``stage``) for a missing, empty, unreadable or corrupt file, or
+            one without a video stream.
+    """
+    path = check_file(path, stage)
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.InvalidDataError as err:
+        raise NextEventError(
+            stage,
+            f"{path}: not a readable media file (corrupt, truncated before its index, or "
+            f"not a video): {err.strerror}",
+            HINT_REENCODE) from err
+    except (av.error.FFmpegError, OSError) as err:
+        raise NextEventError(stage, f"{path}: cannot be opened: {err}", HINT_REENCODE) from err
+    streams = [s for s in container.streams.video
+               if not s.disposition & Disposition.attached_pic]
+    if not streams:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        container.close()
+        raise NextEventError(
+            stage, f"{path}: no video stream (streams found: {', '.join(kinds)})",
+            "give a video file; audio-only files cannot be cut into past/future clips")
+    return container, streams[0]
+
+
+def time_base(stream: VideoStream) -> Fraction:
+    """The stream's time base as a Fraction (seconds per pts tick)."""
+    tb = stream.time_base
+    if tb is None:  # pragma: no cover - demuxers always set one
+        raise ValueError("stream without a time base")
+    return Fraction(tb.numerator, tb.denominator)
+
+
+def origin_pts(stream: VideoStream) -> int:
+    """The pts (in stream ticks) that counts as 0.0 s: the stream's start time, else 0."""
+    return stream.start_time if stream.start_time is not None else 0
+
+
+def to_seconds(pts: int, origin: int, tb: Fraction) -> float:
+    """Seconds from the stream origin of a pts in ticks; the nearest float to the exact value."""
+    return float((pts - origin) * tb)
