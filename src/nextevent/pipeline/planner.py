@@ -80,6 +80,29 @@ def _snap(
     return (key, "keyframe") if key is not None else None
 
 
+def snap_split(
+    boundary_s: float,
+    shots_s: list[float],
+    keyframes_s: list[float] | None = None,
+    tolerance_s: float = 0.5,
+) -> tuple[float, SnapKind] | None:
+    """Move one split point onto a shot boundary (or keyframe), by the rule of step 2 above.
+
+    Args:
+        boundary_s: the unsnapped split point in seconds (an event boundary, or a time a
+            grounding model returned).
+        shots_s: shot boundary times in seconds.
+        keyframes_s: keyframe times in seconds, only for the fast cut mode.
+        tolerance_s: how far, in seconds, the point may move.
+
+    Returns:
+        ``(split_s, snapped_to)``; ``(boundary_s, "event_boundary")`` when nothing is
+        within tolerance in accurate mode; None when the fast mode has no keyframe near.
+    """
+    return _snap(boundary_s, sorted(shots_s),
+                 sorted(keyframes_s) if keyframes_s is not None else None, tolerance_s)
+
+
 def plan_splits(
     video_id: str,
     events: list[Event],
