@@ -1,0 +1,445 @@
+"""One async client for every model role, on the ``openai`` SDK's `AsyncOpenAI`.
+
+`LLMClient.ask` is the only call the pipeline makes. For one role it:
+
+1. looks the call up in the `CallCache` (and joins an identical call already in flight);
+2. waits for a slot of the role (``concurrency``) and of the run (``max_concurrency``),
+   later pipeline stages first (`PrioritySemaphore`);
+3. sends the chat completion with a hard per-call timeout (``timeout_s``), asking for
+   JSON through ``response_format`` when the stage has a schema (`StructuredMode`);
+4. retries HTTP 429, 408 and 5xx answers, timeouts, lost connections and bodies that
+   are not a chat completion (truncated, not JSON), ``max_retries`` times, after
+   ``Retry-After`` / ``retry-after-ms`` when the server sends one, else after an
+   exponential backoff with jitter (``backoff_s * 2**try``, half fixed, half random,
+   capped at ``max_backoff_s``);
+5. hands the answer to the stage's ``parse`` function; when that raises `ValueError`
+   (not JSON, wrong schema, a time outside the video) it asks once more with the error
+   (the repair re-ask), then gives up with an `LLMCallError`;
+6. stores the answer that parsed in the cache, under the original call's key.
+
+The slots are held only while a request is on the wire, never during a backoff.
+API keys are read from the environment when the client starts and are removed from
+every error message (`LLMClient.redact`); they are not part of cache keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from nextevent.llm.cache import Answer, CallCache
+from nextevent.llm.config import LLMConfig, RoleConfig, StructuredMode
+from nextevent.llm.limits import PrioritySemaphore
+from nextevent.llm.usage import Usage
+from nextevent.records import NextEventError
+
+T = TypeVar("T")
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another try; any other 4xx fails the call at once."""
+MAX_RETRY_AFTER_S = 600.0
+"""Longest ``Retry-After`` honoured, in seconds; a longer one fails the call."""
+DEFAULT_REPAIR = (
+    "Your previous answer could not be used: {error}\n"
+    "Answer the same request again, giving only what was asked for, in the requested format."
+)
+"""Repair re-ask (user turn after the bad answer); ``{error}`` is the parse error."""
+_FALLBACK: dict[StructuredMode, StructuredMode] = {"json_schema": "json_object",
+                                                   "json_object": "none"}
+
+
+class LLMCallError(NextEventError):
+    """A model call that ended without a usable answer; one `Failure` of its stage.
+
+    Attributes:
+        kind: ``http`` (a status no retry cures), ``exhausted`` (retries used up),
+            ``invalid`` (the answer failed validation after the repair re-ask).
+    """
+
+    def __init__(self, stage: str, message: str, hint: str, kind: str) -> None:
+        super().__init__(stage, message, hint)
+        self.kind = kind
+
+
+class _BrokenBody(ValueError):
+    """The HTTP body is not a chat completion (truncated, not JSON, no choices)."""
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, delay_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds a response's ``retry-after-ms`` / ``Retry-After`` header asks to wait.
+
+    ``Retry-After`` may be seconds (RFC 9110 says an integer; fractions are accepted) or an
+    HTTP date. Returns None without a usable header.
+    """
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def backoff_s(cfg: RoleConfig, attempt: int, rng: random.Random) -> float:
+    """Wait before try ``attempt + 1`` (seconds): ``b/2 + uniform(0, b/2)``, with
+    ``b = min(max_backoff_s, backoff_s * 2**attempt)`` (exponential backoff, equal jitter)."""
+    base = min(cfg.max_backoff_s, cfg.backoff_s * (2 ** attempt))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
+def parse_completion(body: bytes) -> Answer:
+    """An `Answer` from the raw JSON body of a chat completion.
+
+    Raises:
+        ValueError: when the body is not JSON or holds no ``choices[0].message``.
+    """
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice["message"]
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        snippet = body[:80].decode("utf-8", "replace")
+        raise _BrokenBody(f"the server sent a body that is not a chat completion "
+                          f"({type(err).__name__}; {len(body)} bytes: {snippet!r})") from None
+    if not isinstance(message, dict):
+        raise _BrokenBody("the server sent a chat completion without a message")
+    usage = data.get("usage") or {}
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    return Answer(
+        content=message.get("content") or "",
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning.strip() else None,
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def response_format(mode: StructuredMode, schema: dict[str, Any] | None,
+                    name: str) -> dict[str, Any] | None:
+    """The ``response_format`` request field for ``mode`` (None: send none)."""
+    if schema is None or mode == "none":
+        return None
+    if mode == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema,
+                                                   "strict": True}}
+
+
+class LLMClient:
+    """Calls the configured roles; one instance per run, used from one event loop.
+
+    Args:
+        config: the roles (`nextevent.llm.config.load_llm_config`).
+        cache: the call cache; None caches nothing.
+        usage: where to count requests and tokens; a new `Usage` when None.
+        repair: builds the repair re-ask from the parse error; `DEFAULT_REPAIR` with
+            ``{error}`` filled in when None.
+        seed: seed of the backoff jitter.
+
+    Raises:
+        NextEventError: stage ``config``, when a role's ``api_key_env`` is not set.
+    """
+
+    def __init__(self, config: LLMConfig, cache: CallCache | None = None,
+                 usage: Usage | None = None, *,
+                 repair: Callable[[str], str] | None = None,
+                 seed: int = 0) -> None:
+        self.config = config
+        self.cache = cache
+        self.usage = usage if usage is not None else Usage()
+        self.repair = repair or (lambda error: DEFAULT_REPAIR.format(error=error))
+        self._keys = {role: cfg.api_key(role) for role, cfg in config.roles.items()}
+        self._secrets = sorted({k for k in self._keys.values() if k and k != "EMPTY"},
+                               key=len, reverse=True)
+        self._clients: dict[str, Any] = {}
+        self._limits = {role: PrioritySemaphore(cfg.concurrency)
+                        for role, cfg in config.roles.items()}
+        self._global = (PrioritySemaphore(config.max_concurrency)
+                        if config.max_concurrency else None)
+        self._modes: dict[str, StructuredMode] = {role: cfg.structured
+                                                  for role, cfg in config.roles.items()}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._rng = random.Random(seed)
+
+    # ------------------------------------------------------------------ helpers
+    def redact(self, text: str) -> str:
+        """``text`` with every configured API key replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def mode(self, role: str) -> StructuredMode:
+        """The structured-output mode the role uses now (``auto`` until it is settled)."""
+        return self._modes[role]
+
+    def _sdk(self, role: str) -> Any:
+        if role not in self._clients:
+            from openai import AsyncOpenAI
+
+            cfg = self.config.roles[role]  # type: ignore[index]
+            self._clients[role] = AsyncOpenAI(base_url=cfg.base_url, api_key=self._keys[role],
+                                              max_retries=0, timeout=cfg.timeout_s)
+        return self._clients[role]
+
+    @asynccontextmanager
+    async def _slot(self, role: str, priority: int):  # type: ignore[no-untyped-def]
+        limit = self._limits[role]
+        await limit.acquire(priority)
+        try:
+            if self._global is not None:
+                await self._global.acquire(priority)
+            try:
+                yield
+            finally:
+                if self._global is not None:
+                    self._global.release()
+        finally:
+            limit.release()
+
+    # ------------------------------------------------------------------ public
+    async def ask(
+        self,
+        role: str,
+        messages: list[dict[str, Any]],
+        parse: Callable[[Answer], T],
+        *,
+        stage: str,
+        prompt_version: str,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "answer",
+        priority: int = 0,
+    ) -> T:
+        """One validated answer of ``role`` to ``messages``.
+
+        Args:
+            role: a configured role name.
+            messages: OpenAI chat messages (text or multimodal content parts).
+            parse: turns the `Answer` into the stage's result; raises `ValueError` with a
+                short reason when the answer is unusable (triggers the repair re-ask).
+            stage: the pipeline stage, for failures and the cache.
+            prompt_version: version of the prompt template (part of the cache key).
+            schema: JSON schema of the answer, sent as ``response_format`` by the role's
+                `StructuredMode`; None for free text.
+            schema_name: name of the schema in ``response_format``.
+            priority: higher runs first when slots are scarce (the stage's depth).
+
+        Returns:
+            ``parse(answer)``.
+
+        Raises:
+            LLMCallError: (stage ``stage``) when no usable answer came: retries used up,
+                an HTTP status no retry cures, or validation failed after the repair.
+            NextEventError: stage ``config``, when the role is not configured.
+        """
+        cfg = self.config.role(role, stage)
+        params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+                                  "seed": cfg.seed, "extra_body": cfg.extra_body,
+                                  "schema": schema}
+        key = CallCache.key(cfg.model, messages, params, prompt_version)
+        usage = self.usage[role]
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                try:
+                    result = parse(hit)
+                except ValueError:
+                    pass  # parse rules changed since: ask again
+                else:
+                    usage.cache_hits += 1
+                    usage.cached_tokens += hit.prompt_tokens + hit.completion_tokens
+                    return result
+        if key in self._inflight:  # the same call is on its way: share its answer
+            answer = await asyncio.shield(self._inflight[key])
+            return parse(answer)
+        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            answer, result = await self._ask_valid(role, cfg, messages, parse, stage, schema,
+                                                   schema_name, priority)
+        except Exception as err:
+            fut.set_exception(err)
+            fut.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        except BaseException:  # cancelled: waiters are cancelled too
+            fut.cancel()
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        fut.set_result(answer)
+        if self.cache is not None:
+            self.cache.put(key, answer, role=role, model=cfg.model, stage=stage)
+        return result
+
+    async def _ask_valid(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
+                         parse: Callable[[Answer], T], stage: str,
+                         schema: dict[str, Any] | None, schema_name: str,
+                         priority: int) -> tuple[Answer, T]:
+        usage = self.usage[role]
+        answer = await self._call(role, cfg, messages, stage, schema, schema_name, priority)
+        try:
+            return answer, parse(answer)
+        except ValueError as err:
+            first_error = self.redact(str(err))
+        usage.repairs += 1
+        repair = [*messages, {"role": "assistant", "content": answer.content},
+                  {"role": "user", "content": self.repair(first_error)}]
+        answer = await self._call(role, cfg, repair, stage, schema, schema_name, priority)
+        try:
+            return answer, parse(answer)
+        except ValueError as err:
+            usage.failures += 1
+            raise LLMCallError(
+                stage, f"{role} ({cfg.model}) gave no valid answer, even after one repair "
+                f"re-ask: {self.redact(str(err))} (first answer: {first_error})",
+                f"use a stronger {role} model, set structured: json_schema or json_object "
+                "for it, or edit the prompt (--prompts)", kind="invalid") from None
+
+    async def _call(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
+                    stage: str, schema: dict[str, Any] | None, schema_name: str,
+                    priority: int) -> Answer:
+        """One answer from the server, with retries; no validation."""
+        usage = self.usage[role]
+        last = ""
+        tries = 0
+        while tries <= cfg.max_retries:
+            mode = self._modes[role]
+            fmt = response_format("json_schema" if mode == "auto" else mode, schema,
+                                  schema_name)
+            try:
+                answer = await self._send(role, cfg, messages, fmt, priority)
+            except _Retry as retry:
+                tries += 1
+                last = retry.args[0]
+                if tries > cfg.max_retries:
+                    break
+                usage.retries += 1
+                delay = retry.delay_s if retry.delay_s is not None else backoff_s(
+                    cfg, tries - 1, self._rng)
+                await asyncio.sleep(delay)
+                continue
+            except _Rejected as rejected:
+                # The server refused response_format: fall back, without using a try.
+                if fmt is not None and mode in ("auto", "json_schema", "json_object"):
+                    current = "json_schema" if mode == "auto" else mode
+                    self._modes[role] = _FALLBACK[current]  # type: ignore[index]
+                    continue
+                usage.failures += 1
+                raise LLMCallError(stage, rejected.args[0], rejected.hint, kind="http") from None
+            if mode == "auto" and fmt is not None:
+                self._modes[role] = "json_schema"
+            usage.answers += 1
+            usage.prompt_tokens += answer.prompt_tokens
+            usage.completion_tokens += answer.completion_tokens
+            return answer
+        usage.failures += 1
+        raise LLMCallError(
+            stage, f"{role} ({cfg.model} at {cfg.base_url}): {last}; gave up after {tries} "
+            f"tr{'y' if tries == 1 else 'ies'}",
+            f"check that the {role} server is up and not overloaded; raise max_retries or "
+            "timeout_s for it, or lower its concurrency; rerun to retry (answers already "
+            "received are cached)", kind="exhausted")
+
+    async def _send(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
+                    fmt: dict[str, Any] | None, priority: int) -> Answer:
+        """One HTTP request; raises `_Retry` or `_Rejected` for the loop in `_call`."""
+        import openai
+
+        kwargs: dict[str, Any] = {"model": cfg.model, "messages": messages,
+                                  "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+        if cfg.seed is not None:
+            kwargs["seed"] = cfg.seed
+        if fmt is not None:
+            kwargs["response_format"] = fmt
+        if cfg.extra_body:
+            kwargs["extra_body"] = cfg.extra_body
+        async with self._slot(role, priority):
+            self.usage[role].requests += 1
+            try:
+                raw = await asyncio.wait_for(
+                    self._sdk(role).chat.completions.with_raw_response.create(**kwargs),
+                    timeout=cfg.timeout_s)
+                body = raw.http_response.content
+            except (asyncio.TimeoutError, openai.APITimeoutError):
+                raise _Retry(f"no answer within timeout_s={cfg.timeout_s:g} s") from None
+            except openai.APIStatusError as err:
+                status = err.status_code
+                text = self.redact(_error_text(err))
+                if fmt is not None and status in (400, 422, 500) and (
+                        "response_format" in text or "json_schema" in text):
+                    raise _Rejected(f"HTTP {status}: {text}", "") from None
+                if status in RETRY_STATUS:
+                    wait = retry_after_s(err.response.headers)
+                    if wait is not None and wait > MAX_RETRY_AFTER_S:
+                        raise _Rejected(
+                            f"HTTP {status} asking to retry after {wait:.0f} s",
+                            "the server is rate limiting hard; rerun later") from None
+                    raise _Retry(f"HTTP {status}: {text[:200]}", wait) from None
+                raise _Rejected(
+                    f"{role} ({cfg.model} at {cfg.base_url}): HTTP {status}: {text[:300]}",
+                    _status_hint(status, role, cfg)) from None
+            except openai.APIConnectionError as err:
+                raise _Retry(f"connection failed: {self.redact(str(err))[:200]}") from None
+            except openai.APIError as err:  # e.g. a body the SDK cannot read
+                raise _Retry(f"bad response: {self.redact(str(err))[:200]}") from None
+        try:
+            return parse_completion(body)
+        except _BrokenBody as err:
+            raise _Retry(self.redact(str(err))) from None
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        for sdk in self._clients.values():
+            await sdk.close()
+        self._clients.clear()
+
+
+class _Rejected(Exception):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _error_text(err: Any) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return str(msg)
+    try:
+        return err.response.text.strip()[:500] or str(err)
+    except Exception:
+        return str(err)
+
+
+def _status_hint(status: int, role: str, cfg: RoleConfig) -> str:
+    if status in (401, 403):
+        return (f"check the API key in ${cfg.api_key_env}" if cfg.api_key_env
+                else f"the {role} server wants a key: set api_key_env for the role")
+    if status == 404:
+        return f"check base_url ({cfg.base_url}) and that the server serves model {cfg.model}"
+    return f"check the request the {role} server refused (model, max_tokens, content parts)"
+
