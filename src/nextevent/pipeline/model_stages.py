@@ -540,40 +540,58 @@ async def critique_prediction(ctx: StageContext, caption_part1: str, prediction:
                                 schema_name="critique", priority=PRIORITY["critique"])
 
 
-async def reason_about_record(ctx: StageContext, record: NEPRecord,
-                              stages: frozenset[str]) -> tuple[NEPRecord, list[str]]:
-    """Steps 6-8 on one record, each only when in ``stages``.
+async def reason_steps(
+    ctx: StageContext, caption_part1: str, caption_part2: str, stages: frozenset[str],
+    reasoning: Reasoning | None = None, critique: Critique | None = None,
+) -> tuple[Reasoning | None, Critique | None, list[str]]:
+    """Steps 6-8 from the two caption parts, each only when in ``stages``.
 
-    ``predict`` is skipped when the record already has a prediction (e.g. imported from
+    ``predict`` is skipped when ``reasoning`` already has a prediction (e.g. imported from
     V1-33K); ``rewrite`` and ``critique`` need a prediction and run side by side (the
-    critique judges the prediction as the reasoner wrote it). Returns the updated record
-    and warnings (a rejected rewrite) that do not lose the record.
+    critique judges the prediction as the reasoner wrote it).
+
+    Returns:
+        ``(reasoning, critique, warnings)``; warnings (a rejected rewrite) do not lose
+        the record.
 
     Raises:
         LLMCallError: from the stage that found no usable answer.
     """
-    reasoning = record.reasoning
     if "predict" in stages and not (reasoning and reasoning.prediction_content):
-        reasoning = await predict_next(ctx, record.caption_part1)
+        reasoning = await predict_next(ctx, caption_part1)
     if reasoning is None or not reasoning.prediction_content:
-        return record, []
+        return reasoning, critique, []
     prediction = reasoning.prediction_content
+    given = reasoning
 
     async def rewrite() -> tuple[Reasoning, str]:
-        if "rewrite" in stages and reasoning.rewritten_prediction_content is None:
-            return await rewrite_answer(ctx, reasoning)
-        return reasoning, ""
+        if "rewrite" in stages and given.rewritten_prediction_content is None:
+            return await rewrite_answer(ctx, given)
+        return given, ""
 
-    async def critique() -> Critique | None:
-        if "critique" in stages and record.critique is None:
-            return await critique_prediction(ctx, record.caption_part1, prediction,
-                                             record.caption_part2)
-        return record.critique
+    async def judge() -> Critique | None:
+        if "critique" in stages and critique is None:
+            return await critique_prediction(ctx, caption_part1, prediction, caption_part2)
+        return critique
 
-    rewritten, judged = await _both(rewrite(), critique())
-    reasoning, rejected = rewritten
-    return (record.model_copy(update={"reasoning": reasoning, "critique": judged}),
-            [rejected] if rejected else [])
+    (reasoning, rejected), judged = await _both(rewrite(), judge())
+    return reasoning, judged, [rejected] if rejected else []
+
+
+async def reason_about_record(ctx: StageContext, record: NEPRecord,
+                              stages: frozenset[str]) -> tuple[NEPRecord, list[str]]:
+    """Steps 6-8 on one record (`reason_steps` on its caption parts).
+
+    Returns:
+        The record with ``reasoning`` / ``critique`` filled, and warnings.
+
+    Raises:
+        LLMCallError: from the stage that found no usable answer.
+    """
+    reasoning, critique, warnings = await reason_steps(
+        ctx, record.caption_part1, record.caption_part2, stages, record.reasoning,
+        record.critique)
+    return record.model_copy(update={"reasoning": reasoning, "critique": critique}), warnings
 
 
 async def _both(first: Any, second: Any) -> tuple[Any, Any]:
