@@ -60,9 +60,11 @@ def samples(
 def build(
     videos: Annotated[Path, typer.Option(
         help="Folder of video files; an annotation's video id maps to <id>.<ext> in it.")],
-    annotations: Annotated[Path, typer.Option(help="Annotation file to read.")],
     out: Annotated[Path, typer.Option(
         help="Run directory: records.jsonl, failures.jsonl, state.sqlite, clips/.")],
+    annotations: Annotated[Path | None, typer.Option(
+        help="Annotation file to read; optional with --llm-config, which then captions "
+        "every video file in --videos.")] = None,
     format: Annotated[str, typer.Option(
         "--format", help=f"Annotation format: {FORMATS_HELP}.")] = "jsonl",
     cut: Annotated[str, typer.Option(
@@ -84,8 +86,22 @@ def build(
     workers: Annotated[int, typer.Option(
         min=1, help="Processes for decoding and cutting.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    llm_config: Annotated[Path | None, typer.Option(
+        help="YAML/TOML file of model roles (examples/llm.yaml): run V1's model stages "
+        "(caption ... critique) on any OpenAI-compatible server.")] = None,
+    prompts: Annotated[Path | None, typer.Option(
+        help="Folder of prompt templates (<stage>.txt) replacing the built-in ones.")] = None,
+    stages: Annotated[str | None, typer.Option(
+        help="Comma-separated model stages to run (default all): caption, events, causal, "
+        "split, ground, cut, predict, rewrite, critique.")] = None,
+    skip_stage: Annotated[str | None, typer.Option(
+        help="Comma-separated model stages to skip.")] = None,
 ) -> None:
     """Cut annotated videos into past/future segments and write NEP records.
+
+    With --llm-config, models do V1's data construction: raw videos are captioned, split
+    into scenes, judged, grounded and cut; every record (raw or annotated) gets the
+    reasoner's prediction, its rewrite and a critique (--stages/--skip-stage choose).
 
     A rerun into the same --out skips finished videos and never writes a record or a
     failure twice. Bad input becomes a line in failures.jsonl and the run goes on.
@@ -100,8 +116,13 @@ def build(
     if not videos.is_dir():
         _fail(NextEventError("resolve", f"--videos {videos} is not a folder",
                              "pass the folder that holds the video files"))
+    imported = None
     try:
-        imported = load_annotations(annotations, format)
+        if annotations is not None:
+            imported = load_annotations(annotations, format)
+        elif llm_config is None:
+            raise NextEventError("import", "--annotations is missing", "give --annotations "
+                                 "FILE, or --llm-config FILE to caption raw videos by a model")
     except NextEventError as err:
         _fail(err)
     config = BuildConfig(
@@ -112,6 +133,17 @@ def build(
                               splits_per_video=splits_per_video, seed=seed),
         detect_shots=shots,
     )
+    if llm_config is not None:
+        from nextevent.pipeline.model_runner import build_with_models
+
+        try:
+            build_with_models(config, videos.resolve(), imported, llm_config=llm_config,
+                              prompts=prompts, stages=stages, skip_stage=skip_stage,
+                              workers=workers, show_progress=progress, console=console)
+        except NextEventError as err:
+            _fail(err)
+        return
+    assert imported is not None
     summary = run_build(imported.annotations, videos.resolve(), config,
                         import_failures=imported.failures, workers=workers,
                         show_progress=progress)
