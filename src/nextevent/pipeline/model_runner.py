@@ -708,3 +708,67 @@ def run_model_build(
     return asyncio.run(run_model_build_async(
         videos_dir, config, llm, annotations=annotations, import_failures=import_failures,
         show_progress=show_progress, media=media))
+
+
+def summary_table(summary: ModelBuildSummary, title: str) -> Any:
+    """A rich table of a model-backed build: outcomes, stages, failures, usage per role."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_row("videos in input", str(summary.videos))
+    table.add_row("videos done / failed / unsuitable / already done",
+                  f"{summary.videos_done} / {summary.videos_failed} / "
+                  f"{summary.videos_unsuitable} / {summary.skipped}")
+    table.add_row("records new / total", f"{summary.records_new} / {summary.records_total}")
+    for stage, outcomes in summary.stage_outcomes.items():
+        table.add_row(f"stage {stage}", ", ".join(f"{k} {v}" for k, v in
+                                                  sorted(outcomes.items())) or "-")
+    for stage, n in sorted(summary.failures_by_stage.items()):
+        table.add_row(f"failures: {stage}", str(n))
+    for role, usage in summary.usage.as_dict().items():
+        table.add_row(
+            f"model {role}",
+            f"{usage['requests']} requests ({usage['retries']} retries, {usage['repairs']} "
+            f"repairs), {usage['cache_hits']} cached; tokens {usage['prompt_tokens']} in / "
+            f"{usage['completion_tokens']} out, {usage['cached_tokens']} saved by the cache")
+    table.add_row("wall time", f"{summary.wall_s:.1f} s")
+    return table
+
+
+def build_with_models(
+    build: BuildConfig, videos_dir: Path, imported: Any, *, llm_config: Path,
+    prompts: Path | None, stages: str | None, skip_stage: str | None, workers: int,
+    show_progress: bool, console: Any,
+) -> ModelBuildSummary:
+    """``nextevent build --llm-config``: load the roles, run, print the summary.
+
+    Args:
+        build: the media settings of the build command.
+        videos_dir: ``--videos``.
+        imported: the `nextevent.sources.ImportResult` of ``--annotations``, or None for
+            raw videos.
+        llm_config, prompts, stages, skip_stage, workers, show_progress: the options.
+        console: a rich console to print to.
+
+    Raises:
+        NextEventError: for a bad config, prompt folder or stage list (stage ``config`` /
+            ``prompts``).
+    """
+    from nextevent.llm.config import load_llm_config
+
+    llm = load_llm_config(llm_config)
+    config = ModelBuildConfig(
+        run_dir=build.run_dir, stages=select_stages(stages, skip_stage), prompts_dir=prompts,
+        cut_mode=build.cut_mode, planner=build.planner, detect_shots=build.detect_shots,
+        shot_threshold=build.shot_threshold, shot_downscale_width=build.shot_downscale_width,
+        workers=workers)
+    summary = run_model_build(
+        videos_dir, config, llm,
+        annotations=imported.annotations if imported is not None else None,
+        import_failures=imported.failures if imported is not None else (),
+        show_progress=show_progress)
+    console.print(summary_table(summary, f"nextevent build --llm-config -> {build.run_dir}"))
+    run = build.run_dir
+    console.print(f"records:  {run / 'records.jsonl'}\nfailures: {run / 'failures.jsonl'}\n"
+                  f"usage:    {run / 'usage.jsonl'}\nclips:    {run / 'clips'}")
+    return summary
