@@ -22,6 +22,7 @@ __all__ = [
     "corrupt_mp4",
     "empty_mp4",
     "gop_mp4",
+    "mpegts_copy",
     "non_ascii_copy",
     "odd_size_mp4",
     "rotated_mp4",
@@ -156,6 +157,21 @@ def odd_size_mp4(out_dir: Path, width: int = 65, height: int = 49, n: int = 20) 
     out = Path(out_dir) / f"odd_{width}x{height}.mp4"
     return _encode(out, _marker_frames(n, width, height), width=width, height=height,
                    codec="mpeg4")
+
+
+def mpegts_copy(src: Path, out_dir: Path) -> Path:
+    """``src``'s video stream copied into MPEG-TS, whose timestamps start above zero
+    (the muxer's default delay), to check that times count from the first frame."""
+    out = Path(out_dir) / f"{Path(src).stem}.ts"
+    with av.open(str(src)) as inp, av.open(str(out), "w") as container:
+        ins = inp.streams.video[0]
+        outs = container.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.stream = outs
+            container.mux(packet)
+    return out
 
 
 def non_ascii_copy(src: Path, out_dir: Path, name: str = "видео_ß.mp4") -> Path:

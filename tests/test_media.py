@@ -14,6 +14,7 @@ from badvideos import (
     corrupt_mp4,
     empty_mp4,
     gop_mp4,
+    mpegts_copy,
     non_ascii_copy,
     odd_size_mp4,
     rotated_mp4,
@@ -94,6 +95,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory, bikes: Path) -> dict[str
         "non_ascii": non_ascii_copy(bikes, out),
         "gop25": gop_mp4(bikes, out, gop=25),
         "synthetic": synthetic_shots_mp4(out, seconds=6.0, shot_s=2.0),
+        "mpegts": mpegts_copy(bikes, out),
     }
 
 
@@ -142,6 +144,20 @@ def test_probe_non_ascii_name(generated: dict[str, Path], bikes: Path) -> None:
     v = probe(generated["non_ascii"])
     assert Path(v.path).name == "видео_ß.mp4"
     assert v.model_dump(exclude={"path"}) == probe(bikes).model_dump(exclude={"path"})
+
+
+def test_times_count_from_the_first_frame(generated: dict[str, Path], bikes: Path,
+                                          tmp_path: Path) -> None:
+    ts = generated["mpegts"]
+    with av.open(str(ts)) as container:
+        assert container.streams.video[0].start_time > 0  # the case being tested
+    v, mp4 = probe(ts), probe(bikes)
+    assert v.duration_s == pytest.approx(mp4.duration_s)
+    assert v.keyframes_s == pytest.approx(mp4.keyframes_s)
+    assert frame_times(ts) == pytest.approx(frame_times(bikes))
+    assert detect_shots(ts) == pytest.approx(detect_shots(bikes))
+    past, future = cut(v, 5.3, tmp_path / "ts", "accurate")
+    assert_no_leak(ts, 5.3, past, future)
 
 
 BAD_INPUTS = {
