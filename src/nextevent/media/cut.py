@@ -44,8 +44,10 @@ from nextevent.records import CutMode, NextEventError, Segment, Video
 
 STAGE = "cut"
 X264_OPTIONS = {"preset": "superfast", "crf": "20"}
-"""libx264 settings of the accurate mode: about 2-3x the cost of decoding at 720p on
-two cores; crf 20 keeps the clips visually lossless for frame-sampling models."""
+"""libx264 settings of the accurate mode. Measured on 2 shared cores, a whole accurate cut
+(decode + encode of both clips) costs 3.5-6x one plain decode; ``ultrafast`` halves that
+at 720p but writes about 2.5x larger clips. crf 20 keeps a mean absolute pixel error of
+about 1.4-2 (0-255) against the source frame."""
 MUXER_OPTIONS = {"movflags": "+faststart"}
 """MP4 index first, so clips stream and open fast from object storage."""
 PAST_NAME, FUTURE_NAME = "past.mp4", "future.mp4"

@@ -82,10 +82,11 @@ def sample_frames(
 
     Returns:
         ``(time_s, rgb)`` pairs in time order: ``time_s`` is the presentation time in
-        seconds of the frame shown (the first frame at or after each target time, see
-        `sample_times`); ``rgb`` is an ``H x W x 3`` uint8 array with ``H * W <=
-        max_pixels``, already turned by the video's display rotation. Targets past the
-        last frame yield nothing, so fewer frames can come back.
+        seconds of the frame shown (the first frame at or after each target time that was
+        not already returned for an earlier target, see `sample_times`); ``rgb`` is an
+        ``H x W x 3`` uint8 array with ``H * W <= max_pixels``, already turned by the
+        video's display rotation. Targets past the last frame yield nothing, so fewer
+        frames can come back.
 
     Raises:
         ValueError: when ``fps``, ``max_frames`` or ``max_pixels`` is not positive.
