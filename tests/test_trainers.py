@@ -9,8 +9,11 @@ run installs it, about a minute each, later runs reuse it):
 * TRL 1.16.0: ``SFTTrainer`` 2 optimizer steps and ``GRPOTrainer`` 1 step with
   nextevent's TRL rewards, on a tiny random Qwen2-VL built locally (`trl_proof`), fed the
   TRL export of a real build of the sample videos (frames of the past clips).
-* verl, EasyR1 and the HF folder: read with ``datasets`` (TRL's venv) as those engines read
-  them, and the prompts built the way their ``_build_messages`` build them.
+* verl 0.9.1: its ``RLHFDataset`` reads the Parquet export and builds the video messages,
+  and its ``get_custom_reward_fn`` loads nextevent's verl reward file, which scores the
+  rows' ground truth (`verl_check`).
+* EasyR1 (not on PyPI) and the HF folder: read with ``datasets`` (TRL's venv) as EasyR1's
+  ``RLHFDataset`` reads them, the format prompt rendered as it renders it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples" / "sample_events.jsonl"
 V1_FIXTURE = HERE / "data" / "export" / "next_event_prediction_v1.json"
 TRL_INSTALLS = (("trl==1.16.0",),)
+VERL_INSTALLS = (  # verl's own pins for what rl_dataset and reward import, nothing it trains with
+    ("--no-deps", "verl==0.9.1"),
+    ("transformers>=5.5.3,<5.11,!=5.6.0", "datasets", "omegaconf", "hydra-core",
+     "tensordict==0.10.0", "ray", "codetiming", "pylatexenc", "dill", "qwen-vl-utils"),
+)
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
 
@@ -215,3 +223,23 @@ def test_verl_easyr1_hf_files_load_as_those_engines_read_them(sample_run: Path, 
     assert set(got["hf"]) == {"train", "validation"}
     assert got["hf"]["train"]["rows"] + got["hf"]["validation"]["rows"] == 4
     assert "question" in got["hf"]["train"]["columns"]
+
+
+def test_verl_reads_the_export_and_scores_it(sample_run: Path, tmp_path: Path):
+    records = {r.id: r for r in read_records(sample_run / "records.jsonl")}
+    export = export_verl(records.values(), sample_run, tmp_path / "verl")
+    assert export.count == 4
+    python = ensure_venv("verl", VERL_INSTALLS)
+    got = run_in(python, str(HERE / "verl_check.py"), str(tmp_path / "verl" / "train.parquet"),
+                 str(tmp_path / "w"))
+    assert got["rows"] == 4
+    for item in got["items"]:
+        record = records[item["record_id"]]
+        (user,) = item["raw_prompt"]
+        video, text = user["content"]
+        assert video == {"type": "video", "video": str((sample_run / record.past.path).resolve())}
+        assert text["type"] == "text" and text["text"]
+        assert item["data_source"] == "nextevent/nep"
+        assert item["ground_truth"] == record.caption_part2
+        assert item["exact"] == {"score": 1.0, "format": 1.0, "accuracy": 1.0}
+        assert item["off"]["score"] < 0.6 and item["off"]["format"] == 0.0

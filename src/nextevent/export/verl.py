@@ -17,7 +17,9 @@ Contract, checked against volcengine/verl:
   ``nextevent/nep`` as open-ended and ``nextevent/mcq`` as an option letter).
 
 Run with ``data.train_files=<out>/train.parquet data.val_files=<out>/validation.parquet
-custom_reward_function.path=<verl_reward.py>`` (the summary prints the path).
+reward.custom_reward_function.path=<verl_reward.py>`` (verl 0.9.1
+``verl/trainer/ppo/reward.py`` ``get_custom_reward_fn`` reads ``config.reward``; older verl
+reads ``custom_reward_function`` at the top level); the summary prints the path.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def export_verl(
     result.summary.update(
         samples=result.count, skipped=len(result.failures),
         train_files=str(result.files[0]),
-        custom_reward_function=f"{adapter_path('verl')} (name: compute_score, or "
-                               "compute_score_batch with reward_model.reward_manager=batch)",
+        reward_function=f"reward.custom_reward_function.path={adapter_path('verl')} "
+                        "(verl 0.9; custom_reward_function.path before), name=compute_score, "
+                        "or compute_score_batch with the batch reward manager",
     )
     return result
