@@ -57,6 +57,7 @@ from nextevent.pipeline.model_stages import (
     proportional_split,
     reason_about_record,
     reason_steps,
+    run_both,
     split_caption,
     split_caption_from_scenes,
 )
@@ -439,7 +440,7 @@ class _Run:
                     return result
 
                 stage = "ground"
-                (grounding, segments), (reasoning, critique, warnings) = await _both_named(
+                (grounding, segments), (reasoning, critique, warnings) = await run_both(
                     media_branch(), text_branch())
                 past, future = segments if segments else (None, None)
                 record = NEPRecord(
@@ -551,18 +552,6 @@ class _Run:
             self.store.set_status(vid, "failed", first.stage if first else "model",
                                   first.error if first else "a record failed a model stage")
             self.summary.videos_failed += 1
-
-
-async def _both_named(first: Any, second: Any) -> tuple[Any, Any]:
-    tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
-    try:
-        a, b = await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return a, b
 
 
 def _progress(enabled: bool) -> Any:

@@ -574,7 +574,7 @@ async def reason_steps(
             return await critique_prediction(ctx, caption_part1, prediction, caption_part2)
         return critique
 
-    (reasoning, rejected), judged = await _both(rewrite(), judge())
+    (reasoning, rejected), judged = await run_both(rewrite(), judge())
     return reasoning, judged, [rejected] if rejected else []
 
 
@@ -594,14 +594,17 @@ async def reason_about_record(ctx: StageContext, record: NEPRecord,
     return record.model_copy(update={"reasoning": reasoning, "critique": critique}), warnings
 
 
-async def _both(first: Any, second: Any) -> tuple[Any, Any]:
-    """Await two coroutines side by side; if one fails, cancel the other and re-raise."""
+async def run_both(first: Any, second: Any) -> tuple[Any, Any]:
+    """Await two coroutines side by side; if one fails, let the other finish (its
+    answers reach the cache), then raise the first error."""
     tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
     try:
-        a, b = await asyncio.gather(*tasks)
-    except BaseException:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:  # cancelled from outside: take both down
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    return a, b
+    for result in results:  # the other branch ran to its end, so its answers are cached
+        if isinstance(result, BaseException):
+            raise result
+    return results[0], results[1]
