@@ -215,7 +215,9 @@ def test_verl_easyr1_hf_files_load_as_those_engines_read_them(sample_run: Path, 
     assert set(e["columns"]) == {"problem", "answer", "videos"} and e["rows"] == 4
     assert e["rendered"].startswith("<video>") and e["rendered"].count("<video>") == 1
     assert "<think> </think>" in e["rendered"] and "<answer> </answer>" in e["rendered"]
-    script_text = (tmp_path / "easyr1" / "train_grpo.sh").read_text()
+    launch = tmp_path / "easyr1" / "train_grpo.sh"
+    assert subprocess.run(["bash", "-n", str(launch)]).returncode == 0  # parses as bash
+    script_text = launch.read_text()
     assert "easyr1_reward.py:compute_score" in script_text
     assert f'data.format_prompt="{(tmp_path / "easyr1" / "nep_format.jinja").resolve()}"' in \
         script_text
