@@ -4,7 +4,8 @@ It answers ``POST /v1/chat/completions`` with whatever a user-supplied function 
 for the request, after an optional fixed latency, and can inject faults at a given rate:
 HTTP 500, HTTP 429 with ``Retry-After``, answers slower than the client's timeout, HTTP
 bodies cut in half (not JSON), and well-formed completions whose message is not the JSON
-asked for. ``GET /v1/models`` lists the served model names. Every request is logged
+asked for (only for requests with a ``response_format``; others get a cut-off body
+instead). ``GET /v1/models`` lists the served model names. Every request is logged
 (`Call`) so tests can count what reached the server.
 
 Stdlib only (``http.server.ThreadingHTTPServer``), one thread per connection, HTTP/1.1
@@ -30,7 +31,8 @@ from typing import Any
 
 FAULT_KINDS = ("http500", "http429", "slow", "truncated", "not_json")
 """Injectable faults: server error, rate limit (with Retry-After), an answer later than
-the client's timeout, a cut-off HTTP body, a completion whose content is prose."""
+the client's timeout, a cut-off HTTP body, a completion whose content is prose where JSON
+was asked for (``response_format``)."""
 
 Answerer = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
@@ -40,7 +42,8 @@ class Faults:
     """Fault injection plan.
 
     Attributes:
-        rate: probability (0-1) that a chat request gets a fault instead of its answer.
+        rate: probability (0-1) that a chat request gets a fault instead of its answer;
+            drawn from ``(seed, request body, times this body came before)``.
         kinds: fault kinds drawn uniformly (subset of `FAULT_KINDS`).
         retry_after: the ``Retry-After`` header value sent with 429 (seconds).
         slow_s: how long a ``slow`` fault waits before answering (seconds).
@@ -118,7 +121,7 @@ class ScriptedServer:
         self.echo_auth_in_errors = echo_auth_in_errors
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self._rng = random.Random(self.faults.seed)
+        self._seen: dict[str, int] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -133,7 +136,6 @@ class ScriptedServer:
         """Replace the fault plan (e.g. ``Faults(rate=0)`` to stop faults)."""
         with self._lock:
             self.faults = faults
-            self._rng = random.Random(faults.seed)
 
     def start(self) -> ScriptedServer:
         """Listen on a free loopback port and serve in a daemon thread."""
@@ -176,10 +178,16 @@ class ScriptedServer:
     def _log(self, body: Any, headers: dict[str, str]) -> Call:
         with self._lock:
             rate, kinds = self.faults.rate, self.faults.kinds
+            key = body_key(body)
+            # The draw depends on the request and how often it came before, not on the
+            # arrival order, so a concurrent client meets the same faults on every run.
+            seen = self._seen.get(key, 0)
+            self._seen[key] = seen + 1
+            rng = random.Random(f"{self.faults.seed}:{key}:{seen}")
             outcome = "ok"
-            if rate > 0 and self._rng.random() < rate:
-                outcome = self._rng.choice(kinds)
-            call = Call(n=len(self.calls), key=body_key(body),
+            if rate > 0 and rng.random() < rate:
+                outcome = rng.choice(kinds)
+            call = Call(n=len(self.calls), key=key,
                         body=body if isinstance(body, dict) else None, outcome=outcome,
                         headers=headers, time=time.monotonic())
             self.calls.append(call)
@@ -245,6 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
         if call.outcome == "slow":
             time.sleep(faults.slow_s)
         model = str(body.get("model", "scripted"))
+        if call.outcome == "not_json" and not body.get("response_format"):
+            # A free-text request has no "JSON asked for": prose would be a valid (if
+            # wrong) answer, so this fault degrades to a cut-off body there.
+            call.outcome = "truncated"
         if call.outcome == "not_json":
             payload = completion("I am sorry, I cannot help with that video.", model)
             self._send(200, json.dumps(payload).encode())

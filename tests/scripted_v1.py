@@ -35,7 +35,7 @@ def _schema(request: dict[str, Any]) -> dict[str, Any]:
 def stage_of(request: dict[str, Any]) -> str:
     """The pipeline stage a request belongs to."""
     role = str(request.get("model", "")).removeprefix("scripted-")
-    props = set((_schema(request).get("properties") or {}))
+    props = set(_schema(request).get("properties") or {})
     text = user_text(request)
     if role == "captioner":
         return "caption"
