@@ -1,9 +1,11 @@
 """EasyR1 reward file for next-event prediction (point EasyR1 at this file by path).
 
-Contract, checked against hiyouga/EasyR1 ``verl/workers/reward/function.py`` (the
-current ``AutoRewardManager``; the batch/sequential managers of commit 46c6c210 pass the
-same inputs) and ``examples/reward_function/math.py`` / ``r1v.py`` (commits 51636b22,
-46c6c210): EasyR1 loads this file with ``importlib`` from
+Contract, checked against hiyouga/EasyR1 ``verl/workers/reward/function.py`` (commit
+46c6c210: ``BatchFunctionRewardManager`` / ``SequentialFunctionRewardManager``; the
+current ``AutoRewardManager`` that reads ``REWARD_TYPE``, as carried by forks of main such
+as cyuQ1n/EasyVideoR1 commit fdc2c542, builds the same inputs) and
+``examples/reward_function/math.py`` / ``r1v.py`` (commits 51636b22, 46c6c210): EasyR1
+loads this file with ``importlib`` from
 ``worker.reward.reward_function=<this file>:<function>``, reads the module attributes
 ``REWARD_NAME`` and ``REWARD_TYPE`` (``"batch"``: the function gets the whole rollout
 batch), binds ``worker.reward.reward_function_kwargs`` as keyword arguments, and calls
@@ -27,8 +29,11 @@ Both take ``format_weight`` (default 0.1, as EasyR1's math example):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from nextevent.rewards.breakdown import RewardBreakdown
 from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE
 from nextevent.rewards.engines.common import mcq_breakdowns, nep_breakdowns
 
@@ -60,17 +65,15 @@ def compute_score(
         KeyError: when an input lacks ``response`` or ``ground_truth``.
         ValueError: for an empty ``ground_truth`` or a weight out of range.
     """
-    single = isinstance(reward_inputs, dict)
-    inputs = [reward_inputs] if single else list(reward_inputs)
-    scores = nep_breakdowns(
-        [item["response"] for item in inputs],
-        [item["ground_truth"] for item in inputs],
-        format_weight=format_weight,
-        rouge_weight=rouge_weight,
-        batch_size=batch_size,
+    return _score(
+        reward_inputs,
+        partial(
+            nep_breakdowns,
+            format_weight=format_weight,
+            rouge_weight=rouge_weight,
+            batch_size=batch_size,
+        ),
     )
-    out = [score.as_dict() for score in scores]
-    return out[0] if single else out
 
 
 def compute_score_mcq(
@@ -88,12 +91,17 @@ def compute_score_mcq(
         KeyError: when an input lacks ``response`` or ``ground_truth``.
         ValueError: when a ``ground_truth`` is not an option letter A-D.
     """
+    return _score(reward_inputs, partial(mcq_breakdowns, format_weight=format_weight))
+
+
+def _score(
+    reward_inputs: list[dict[str, Any]] | dict[str, Any],
+    scorer: Callable[[list[str], list[str]], list[RewardBreakdown]],
+) -> list[dict[str, float]] | dict[str, float]:
     single = isinstance(reward_inputs, dict)
     inputs = [reward_inputs] if single else list(reward_inputs)
-    scores = mcq_breakdowns(
-        [item["response"] for item in inputs],
-        [item["ground_truth"] for item in inputs],
-        format_weight=format_weight,
+    scores = scorer(
+        [item["response"] for item in inputs], [item["ground_truth"] for item in inputs]
     )
     out = [score.as_dict() for score in scores]
     return out[0] if single else out
