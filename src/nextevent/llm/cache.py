@@ -38,6 +38,12 @@ class Answer:
     cached: bool = False
 
 
+COMMIT_EVERY_S = 1.0
+"""Answers are committed at most this often (seconds) and on `CallCache.close`: a commit
+per answer would block the event loop for milliseconds at every call. A crash loses at
+most the last second of answers, which a rerun asks again."""
+
+
 class CallCache:
     """SQLite file of validated answers, one row per call key.
 
@@ -56,6 +62,7 @@ class CallCache:
             " stage TEXT, content TEXT NOT NULL, reasoning TEXT, finish_reason TEXT,"
             " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
         self._db.commit()
+        self._last_commit = time.monotonic()
 
     @staticmethod
     def key(model: str, messages: list[dict[str, Any]], params: dict[str, Any],
@@ -82,11 +89,18 @@ class CallCache:
             "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, role, model, stage, answer.content, answer.reasoning, answer.finish_reason,
              answer.prompt_tokens, answer.completion_tokens, time.time()))
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the answers stored since the last commit."""
         self._db.commit()
+        self._last_commit = time.monotonic()
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     def close(self) -> None:
-        """Close the database."""
+        """Commit and close the database."""
+        self.flush()
         self._db.close()
