@@ -4,7 +4,7 @@
 mechanically: it finds the stage from the role's model name (``scripted-<role>``) and the
 answer schema, and answers from what the request holds (the frames' timestamps, the
 caption, the scenes). Captions carry a fingerprint of the first frame, so different
-videos give different requests all the way down.
+videos give different requests all the way down (the first scene names the clip).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def fingerprint(request: dict[str, Any]) -> str:
 
 def unsuitable(caption: str) -> bool:
     """Whether the planned causal analysis rejects this caption (about 1 in 8 videos)."""
-    match = re.search(r"Clip ([0-9a-f]{8})", caption)
+    match = re.search(r"clip ([0-9a-f]{8})", caption)
     return bool(match) and int(match.group(1), 16) % 8 == 0
 
 
@@ -78,10 +78,12 @@ def v1_answer(request: dict[str, Any]) -> str | dict[str, Any]:
     if stage == "caption":
         if not image_urls(request) and "video_url" not in json.dumps(request):
             raise ValueError("a caption request must carry the video")
-        return f"Clip {fingerprint(request)}. " + " ".join(CAPTION_SENTENCES)
+        first = CAPTION_SENTENCES[0].replace("A person", f"In clip {fingerprint(request)}, a "
+                                             "person", 1)
+        return " ".join([first, *CAPTION_SENTENCES[1:]])
     if stage == "events":
         caption = _quoted(text)
-        sentences = [s.strip() + "." for s in caption.split(".") if s.strip()][1:]
+        sentences = [s.strip() + "." for s in caption.split(".") if s.strip()]
         scenes = [{"scene": i, "description": s} for i, s in enumerate(sentences, 1)]
         return json.dumps({"scenes": scenes})
     if stage == "causal":

@@ -49,6 +49,8 @@ def ask(client: LLMClient, text: str = "give n", **kw: Any) -> Any:
                                     stage="events", prompt_version="t:1", schema=SCHEMA, **kw)
         finally:
             await client.aclose()
+            if client.cache is not None:
+                client.cache.close()
     return asyncio.run(go())
 
 
@@ -72,6 +74,8 @@ def test_answer_cached_and_second_call_sends_nothing(tmp_path: Path) -> None:
         client = client_for(server.url, tmp_path)
         asyncio.run(client.ask("planner", [{"role": "user", "content": "give n"}], parse_n,
                                stage="events", prompt_version="t:2", schema=SCHEMA))
+        assert client.cache is not None
+        client.cache.close()
         assert len(server.calls) == 2
 
 

@@ -62,7 +62,7 @@ def test_build_raw_videos_with_smollm2_text_roles(llama_server: str, bikes: Path
                                   failed[vid]["error"]), (vid, failures)
     assert records, f"no video made it through SmolLM2: {failures}"
     for record in records.values():
-        assert record.caption and record.caption.startswith("Clip ")
+        assert record.caption and record.caption.startswith("In clip ")
         assert len(record.events) >= 2 and record.caption_part1 and record.caption_part2
         assert 0 < record.split.split_s < record.video.duration_s  # type: ignore[union-attr]
         assert record.past is not None and (run / record.past.path).is_file()
