@@ -1,0 +1,159 @@
+"""Scheduling efficiency of the model-backed pipeline against an ideal schedule.
+
+A scripted OpenAI-protocol server (``tests/scripted_server.py``, in its own process so it
+does not share the GIL with the runner) answers every call after a fixed latency. The
+pipeline runs every model stage (caption, events, causal, split, ground, predict,
+rewrite, critique) over small synthetic videos (distinct textures, 2 s, 96x64, made by
+``make_videos.py``); cutting is skipped and frames are few, so what is measured is the
+scheduling of model calls, not media work (probe and frame sampling still run in the
+process pool, overlapped with the calls).
+
+Ideal time, from the calls the server actually answered (``calls``) and the per-video
+stage graph ``caption -> events -> causal -> split -> {ground | predict -> {rewrite |
+critique}}`` (critical path: 6 calls)::
+
+    ideal = max(calls * latency / concurrency, 6 * latency)
+
+Efficiency = ideal / measured wall time of the build (process pool started beforehand).
+Target: >= 0.9 at concurrency 64 with 200 videos; the same is printed for concurrency 1
+(on fewer videos, as it takes calls x latency seconds).
+
+    python benchmarks/bench_llm_schedule.py
+    python benchmarks/bench_llm_schedule.py --videos 200 --concurrency 64 --latency 0.2 \
+        --serial-videos 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import openai  # noqa: E402  (imported before timing: a one-time start-up cost)
+from make_videos import make_video  # noqa: E402
+from scripted_server import ScriptedServer  # noqa: E402
+from scripted_v1 import stage_of, v1_answer  # noqa: E402
+
+from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput  # noqa: E402
+from nextevent.pipeline.model_runner import (  # noqa: E402
+    MediaPool,
+    ModelBuildConfig,
+    run_model_build,
+    select_stages,
+)
+from nextevent.pipeline.planner import PlannerConfig  # noqa: E402
+
+ROLES = ("captioner", "grounder", "planner", "reasoner", "rewriter", "critic")
+CRITICAL_PATH_CALLS = 6
+
+
+def bench_answer(request: dict[str, Any]) -> Any:
+    """`v1_answer`, with every video judged suitable (so every video makes 8 calls)."""
+    if stage_of(request) == "causal":
+        return json.dumps({"reasoning": "Unlocking leads to riding.", "suitable": True,
+                           "split": "between Scene 2 and Scene 3"})
+    return v1_answer(request)
+
+
+def _serve(latency_s: float, queue: Any, stop: Any) -> None:
+    with ScriptedServer(bench_answer, latency_s=latency_s) as server:
+        queue.put(server.url)
+        stop.wait()
+        queue.put(len(server.calls))
+
+
+def make_inputs(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        path = folder / f"v{i:04d}.mp4"
+        if not path.exists():
+            make_video(path, seconds=2, width=96, height=64, fps=25, shot_s=1.0, seed=i)
+    return folder
+
+
+def run_once(videos: Path, run_dir: Path, url: str, concurrency: int,
+             workers: int) -> float:
+    roles = {role: RoleConfig(base_url=url, model=f"scripted-{role}", concurrency=concurrency,
+                              timeout_s=60, max_retries=2,
+                              structured="none" if role == "reasoner" else "json_schema",
+                              video=VideoInput(fps=1, max_frames=2, max_pixels=96 * 64))
+             for role in ROLES}
+    llm = LLMConfig(roles=roles, max_concurrency=concurrency)
+    config = ModelBuildConfig(run_dir=run_dir, stages=select_stages(skip="cut"),
+                              detect_shots=False, workers=workers,
+                              planner=PlannerConfig(min_past_s=0.2, min_future_s=0.2),
+                              max_videos_in_flight=100_000)
+    openai.AsyncOpenAI(base_url=url, api_key="EMPTY")  # the SDK's lazy imports, untimed
+    pool = MediaPool(workers)
+    try:  # start the worker processes before timing
+        first = sorted(videos.glob("*.mp4"))[0]
+
+        async def warm() -> None:
+            await asyncio.gather(*(pool.prepare(first, config, []) for _ in range(2 * workers)))
+
+        asyncio.run(warm())
+        start = time.perf_counter()
+        summary = run_model_build(videos, config, llm, show_progress=False, media=pool)
+        wall = time.perf_counter() - start
+    finally:
+        pool.close()
+    if summary.videos_failed or summary.records_new != summary.videos:
+        first = (run_dir / "failures.jsonl").read_text().splitlines()[:2]
+        raise RuntimeError(f"benchmark run incomplete: {summary.videos_failed} failed, "
+                           f"{summary.records_new}/{summary.videos} records; {first}")
+    return wall
+
+
+def measure(count: int, concurrency: int, latency: float, workers: int,
+            tmp: Path) -> dict[str, float]:
+    videos = make_inputs(tmp / f"videos_{count}", count)
+    ctx = multiprocessing.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve, args=(latency, queue, stop), daemon=True)
+    server.start()
+    try:
+        url = queue.get(timeout=60)
+        wall = run_once(videos, tmp / f"run_{count}_{concurrency}", url, concurrency, workers)
+        stop.set()
+        calls = queue.get(timeout=60)
+    finally:
+        stop.set()
+        server.join(timeout=10)
+    ideal = max(calls * latency / concurrency, CRITICAL_PATH_CALLS * latency)
+    return {"videos": count, "concurrency": concurrency, "calls": calls, "ideal_s": ideal,
+            "measured_s": wall, "efficiency": ideal / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=200, help="videos at full concurrency")
+    parser.add_argument("--concurrency", type=int, default=64, help="calls in flight")
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer")
+    parser.add_argument("--serial-videos", type=int, default=10,
+                        help="videos for the concurrency-1 run (it takes calls x latency s)")
+    parser.add_argument("--workers", type=int, default=2, help="media processes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_llm_") as tmp:
+        rows = [measure(args.videos, args.concurrency, args.latency, args.workers, Path(tmp)),
+                measure(args.serial_videos, 1, args.latency, args.workers, Path(tmp))]
+    print(f"latency {args.latency * 1000:.0f} ms per call; ideal = max(calls x latency / "
+          f"concurrency, {CRITICAL_PATH_CALLS} x latency)")
+    print(f"{'videos':>7} {'conc':>5} {'calls':>6} {'ideal s':>8} {'measured s':>11} "
+          f"{'efficiency':>10}")
+    for r in rows:
+        print(f"{r['videos']:>7} {r['concurrency']:>5} {r['calls']:>6} {r['ideal_s']:>8.2f} "
+              f"{r['measured_s']:>11.2f} {r['efficiency']:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()
