@@ -1,10 +1,9 @@
-"""Concurrency limits for model calls: a semaphore that serves later stages first.
+"""Concurrency limits for model calls: a semaphore that serves higher priorities first.
 
-With many videos in flight, every free slot goes to the waiting call of the deepest
-stage (highest priority), ties in arrival order. Videos already under way are finished
-before new ones take slots, so the run ends with few half-done videos and the server
-never idles waiting for the last videos' long tail of stages (list scheduling by
-critical path, as in Graham-style list schedulers).
+When slots are scarce, every free slot goes to the waiting call of highest priority,
+ties in arrival order. The pipeline gives each stage its level in the stage graph
+(`nextevent.pipeline.model_stages.PRIORITY`), Hu's highest-level-first list
+scheduling, so the server is kept busy to the end of the run.
 """
 
 from __future__ import annotations

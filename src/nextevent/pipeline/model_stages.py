@@ -51,8 +51,13 @@ ROLE_OF: dict[str, str] = {"caption": "captioner", "events": "planner", "causal"
                            "split": "planner", "ground": "grounder", "predict": "reasoner",
                            "rewrite": "rewriter", "critique": "critic"}
 """The model role each model stage calls."""
-PRIORITY: dict[str, int] = {stage: i for i, stage in enumerate(STAGES)}
-"""Slot priority of a stage's calls: later stages first (see `nextevent.llm.limits`)."""
+PRIORITY: dict[str, int] = {"caption": 6, "events": 5, "causal": 4, "split": 3, "predict": 2,
+                            "ground": 1, "rewrite": 1, "critique": 1}
+"""Slot priority of a stage's calls: its level, the most calls on any path from it to the
+end of a video's stage graph (caption -> events -> causal -> split -> {ground | predict
+-> {rewrite | critique}}). Highest level first is Hu's list-scheduling rule (T. C. Hu,
+"Parallel sequencing and assembly line problems", Operations Research 9(6), 1961): it
+keeps the long chains moving, so the run does not end on a few videos' last stages."""
 
 REWRITE_MIN_RATIO = 0.8
 """Least ``difflib.SequenceMatcher`` ratio between a text and its rewrite; a rewrite that
