@@ -5,8 +5,10 @@ does not share the GIL with the runner) answers every call after a fixed latency
 pipeline runs every model stage (caption, events, causal, split, ground, predict,
 rewrite, critique) over small synthetic videos (distinct textures, 2 s, 96x64, made by
 ``make_videos.py``); cutting is skipped and frames are few, so what is measured is the
-scheduling of model calls, not media work (probe and frame sampling still run in the
-process pool, overlapped with the calls).
+scheduling of model calls, not media work. Two media modes (``--media``, both by default):
+``precomputed`` probes and samples frames of every video before timing (the schedule
+alone); ``pool`` does it during the run in the process pool, as a real build does (on two
+cores the pool, the server and the runner share the CPU).
 
 Ideal time, from the calls the server actually answered (``calls``) and the per-video
 stage graph ``caption -> events -> causal -> split -> {ground | predict -> {rewrite |
@@ -51,6 +53,7 @@ from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput  # noqa: E402
 from nextevent.pipeline.model_runner import (  # noqa: E402
     MediaPool,
     ModelBuildConfig,
+    Prepared,
     run_model_build,
     select_stages,
 )
@@ -84,8 +87,29 @@ def make_inputs(folder: Path, count: int) -> Path:
     return folder
 
 
+class PrecomputedMedia:
+    """Media backend whose probes and frames were made before timing (``--media
+    precomputed``): the run then measures the scheduling of model calls only."""
+
+    def __init__(self, prepared: dict[Path, Prepared]) -> None:
+        self.prepared = prepared
+
+    async def prepare(self, path: Path, config: Any, inputs: Any) -> Prepared:
+        done = self.prepared[path]
+        return Prepared(video=done.video, shots_s=done.shots_s, frames=dict(done.frames))
+
+    async def cut(self, *args: Any) -> Any:
+        raise RuntimeError("the benchmark skips cutting")
+
+    async def process(self, *args: Any) -> Any:
+        raise RuntimeError("the benchmark has no annotations")
+
+    def close(self) -> None:
+        pass
+
+
 def run_once(videos: Path, run_dir: Path, url: str, concurrency: int,
-             workers: int) -> tuple[float, float]:
+             workers: int, media: str = "pool") -> tuple[float, float]:
     """Wall seconds of one build, and CPU seconds of this (the event loop's) process."""
     roles = {role: RoleConfig(base_url=url, model=f"scripted-{role}", concurrency=concurrency,
                               timeout_s=60, max_retries=2,
@@ -106,8 +130,19 @@ def run_once(videos: Path, run_dir: Path, url: str, concurrency: int,
             await asyncio.gather(*(pool.prepare(first, config, []) for _ in range(2 * workers)))
 
         asyncio.run(warm())
+        backend: Any = pool
+        if media == "precomputed":
+            paths = sorted(videos.glob("*.mp4"))
+            video_input = roles["captioner"].video
+
+            async def prepare_all() -> list[Prepared]:
+                return list(await asyncio.gather(*(pool.prepare(p, config, [video_input])
+                                                   for p in paths)))
+
+            backend = PrecomputedMedia(dict(zip(paths, asyncio.run(prepare_all()),
+                                                strict=True)))
         start, cpu = time.perf_counter(), time.process_time()
-        summary = run_model_build(videos, config, llm, show_progress=False, media=pool)
+        summary = run_model_build(videos, config, llm, show_progress=False, media=backend)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         pool.close()
@@ -119,7 +154,7 @@ def run_once(videos: Path, run_dir: Path, url: str, concurrency: int,
 
 
 def measure(count: int, concurrency: int, latency: float, workers: int,
-            tmp: Path) -> dict[str, float]:
+            tmp: Path, media: str) -> dict[str, Any]:
     videos = make_inputs(tmp / f"videos_{count}", count)
     ctx = multiprocessing.get_context("spawn")
     queue, stop = ctx.Queue(), ctx.Event()
@@ -127,14 +162,16 @@ def measure(count: int, concurrency: int, latency: float, workers: int,
     server.start()
     try:
         url = queue.get(timeout=60)
-        wall, cpu = run_once(videos, tmp / f"run_{count}_{concurrency}", url, concurrency, workers)
+        wall, cpu = run_once(videos, tmp / f"run_{count}_{concurrency}_{media}", url,
+                             concurrency, workers, media)
         stop.set()
         calls = queue.get(timeout=60)
     finally:
         stop.set()
         server.join(timeout=10)
     ideal = max(calls * latency / concurrency, CRITICAL_PATH_CALLS * latency)
-    return {"videos": count, "concurrency": concurrency, "calls": calls, "ideal_s": ideal,
+    return {"videos": count, "concurrency": concurrency, "media": media, "calls": calls,
+            "ideal_s": ideal,
             "measured_s": wall, "efficiency": ideal / wall,
             "loop_cpu_ms_per_call": 1000 * cpu / calls, "loop_busy": cpu / wall}
 
@@ -147,16 +184,25 @@ def main() -> None:
     parser.add_argument("--serial-videos", type=int, default=10,
                         help="videos for the concurrency-1 run (it takes calls x latency s)")
     parser.add_argument("--workers", type=int, default=2, help="media processes")
+    parser.add_argument("--media", default="both", choices=["precomputed", "pool", "both"],
+                        help="precomputed: probes and frames made before timing (schedule "
+                        "only); pool: probe and frame sampling in the process pool, timed")
     args = parser.parse_args()
+    modes = ["precomputed", "pool"] if args.media == "both" else [args.media]
     with tempfile.TemporaryDirectory(prefix="bench_llm_") as tmp:
-        rows = [measure(args.videos, args.concurrency, args.latency, args.workers, Path(tmp)),
-                measure(args.serial_videos, 1, args.latency, args.workers, Path(tmp))]
+        rows = []
+        for media in modes:
+            rows.append(measure(args.videos, args.concurrency, args.latency, args.workers,
+                                Path(tmp), media))
+            rows.append(measure(args.serial_videos, 1, args.latency, args.workers,
+                                Path(tmp), media))
     print(f"latency {args.latency * 1000:.0f} ms per call; ideal = max(calls x latency / "
           f"concurrency, {CRITICAL_PATH_CALLS} x latency)")
-    print(f"{'videos':>7} {'conc':>5} {'calls':>6} {'ideal s':>8} {'measured s':>11} "
+    print(f"{'media':>11} {'videos':>7} {'conc':>5} {'calls':>6} {'ideal s':>8} {'measured s':>11} "
           f"{'efficiency':>10} {'loop CPU/call':>13} {'loop busy':>9}")
     for r in rows:
-        print(f"{r['videos']:>7} {r['concurrency']:>5} {r['calls']:>6} {r['ideal_s']:>8.2f} "
+        print(f"{r['media']:>11} {r['videos']:>7} {r['concurrency']:>5} {r['calls']:>6} "
+              f"{r['ideal_s']:>8.2f} "
               f"{r['measured_s']:>11.2f} {r['efficiency']:>10.3f} "
               f"{r['loop_cpu_ms_per_call']:>10.2f} ms {r['loop_busy']:>9.0%}")
 

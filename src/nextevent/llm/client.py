@@ -220,9 +220,10 @@ class LLMClient:
                 width = min(width, self.config.max_concurrency)
             if self._tls is None:
                 self._tls = _http_module().create_ssl_context()
+            http = _http_client_class()
             clients = [openai.AsyncOpenAI(
                 base_url=cfg.base_url, api_key=self._keys[role], max_retries=0, timeout=None,
-                http_client=openai.DefaultAsyncHttpxClient(verify=self._tls))
+                http_client=http(verify=self._tls))
                 for _ in range(max(1, -(-width // CONNECTIONS_PER_CLIENT)))]
             self._clients[group] = clients
         self._turn += 1
@@ -457,6 +458,24 @@ def _http_module() -> Any:
         import httpx
 
         return httpx
+
+
+def _http_client_class() -> Any:
+    """The SDK's aiohttp-backed HTTP client when ``aiohttp`` is installed (the ``llm``
+    extra: ``openai[aiohttp]``), else its default httpx client. The aiohttp transport
+    costs the event loop less CPU per request, which bounds the call rate of one process
+    at high concurrency (see ``benchmarks/bench_llm_schedule.py``)."""
+    import openai
+
+    aio = getattr(openai, "DefaultAioHttpClient", None)
+    if aio is not None:
+        try:
+            import aiohttp  # noqa: F401
+
+            return aio
+        except ImportError:
+            pass
+    return openai.DefaultAsyncHttpxClient
 
 
 def _http_response_class() -> type:

@@ -308,15 +308,54 @@ def list_videos(videos_dir: Path) -> tuple[list[tuple[str, Path]], list[Failure]
     return videos, failures
 
 
+class StoreWriter:
+    """The run store on a thread of its own.
+
+    Every write of `RunStore` is flushed and fsynced; on the event loop a burst of
+    records finishing together would stall all model calls for as long. Writes are
+    queued here in order and run on one thread (the one that opened the store, as SQLite
+    wants); reads block, and are only done while setting up.
+
+    Args:
+        run_dir: the run directory.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="nextevent-store")
+        self.store: RunStore = self._pool.submit(RunStore, run_dir).result()
+        self._pending: list[Any] = []
+
+    def read(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the store thread, waiting for the result."""
+        return self._pool.submit(fn, *args).result()
+
+    def write(self, fn: Any, *args: Any) -> None:
+        """Queue ``fn(*args)`` on the store thread, after every earlier write."""
+        self._pending = [f for f in self._pending if not f.done() or f.exception()]
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        """Finish the queued writes, close the store, and raise the first write error."""
+        errors = [f.exception() for f in self._pending]
+        self._pool.submit(self.store.close).result()
+        self._pool.shutdown(wait=True)
+        for error in errors:
+            if error is not None:
+                raise error
+
+
 class _Run:
     """State of one model-backed build (one event loop)."""
 
-    def __init__(self, config: ModelBuildConfig, llm: LLMConfig, store: RunStore,
+    def __init__(self, config: ModelBuildConfig, llm: LLMConfig, writer: StoreWriter,
                  client: LLMClient, media: MediaBackend, summary: ModelBuildSummary,
                  progress: Any, prompts: Prompts) -> None:
         self.config = config
         self.llm = llm
-        self.store = store
+        self.writer = writer
+        self.store = writer.store  # only through `writer` once the run has started
         self.client = client
         self.media = media
         self.summary = summary
@@ -342,12 +381,15 @@ class _Run:
             self.summary.stage_outcomes[stage][outcome] += n
 
     def fail(self, failure: Failure, item: str | None) -> None:
-        self.store.add_failure(failure, item=item)
+        self.writer.write(self.store.add_failure, failure, item)
         self.summary.failures_by_stage[failure.stage] += 1
 
     def store_record(self, record: NEPRecord) -> None:
-        if self.store.add_record(record):
-            self.summary.records_new += 1
+        def add() -> None:
+            if self.store.add_record(record):
+                self.summary.records_new += 1
+
+        self.writer.write(add)
 
     # ---------------------------------------------------------------- raw videos
     def vision_inputs(self) -> dict[str, VideoInput]:
@@ -463,7 +505,7 @@ class _Run:
                     self.fail(Failure(input=rid, stage="rewrite", error=warning,
                                       hint="the record keeps the original reasoning; lower "
                                       "rewrite_min_ratio or use a stronger rewriter"), None)
-                self.store.set_status(vid, "done", "model", "1 record")
+                self.writer.write(self.store.set_status, vid, "done", "model", "1 record")
                 self.summary.videos_done += 1
         except NextEventError as err:
             failure = Failure(input=vid, stage=err.stage, error=self.client.redact(str(err)),
@@ -487,9 +529,9 @@ class _Run:
                           error=f"judged unsuitable for next-event prediction: {reasoning}",
                           hint="nothing to fix: the later part of this video does not follow "
                           "from the earlier part; it is left out")
-        self.store.add_failure(failure)
+        self.writer.write(self.store.add_failure, failure)
         self.summary.failures_by_stage["causal"] += 1
-        self.store.set_status(vid, "skipped", "causal", "unsuitable")
+        self.writer.write(self.store.set_status, vid, "skipped", "causal", "unsuitable")
         self.summary.videos_unsuitable += 1
         for name in rest:
             self.mark(name, "skipped")
@@ -545,12 +587,14 @@ class _Run:
 
         results = await asyncio.gather(*(one(r) for r in result.records))
         if result.ok and all(results):
-            self.store.set_status(vid, "done", "model", f"{len(results)} new records")
+            self.writer.write(self.store.set_status, vid, "done", "model",
+                              f"{len(results)} new records")
             self.summary.videos_done += 1
         else:
             first = result.failures[0] if result.failures else None
-            self.store.set_status(vid, "failed", first.stage if first else "model",
-                                  first.error if first else "a record failed a model stage")
+            self.writer.write(self.store.set_status, vid, "failed",
+                              first.stage if first else "model",
+                              first.error if first else "a record failed a model stage")
             self.summary.videos_failed += 1
 
 
@@ -590,9 +634,11 @@ async def run_model_build_async(
             "or keep those stages")
     summary = ModelBuildSummary(run_dir=config.run_dir)
     cache_path = llm.cache or (config.run_dir / "llm_cache.sqlite")
-    with RunStore(config.run_dir) as store:
+    writer = StoreWriter(config.run_dir)
+    store = writer.store
+    try:
         for failure in import_failures:
-            store.add_failure(failure)
+            writer.write(store.add_failure, failure)
             summary.failures_by_stage[failure.stage] += 1
         prompts = Prompts(config.prompts_dir)
         cache = CallCache(cache_path)
@@ -602,7 +648,7 @@ async def run_model_build_async(
         backend: MediaBackend = media if media is not None else MediaPool(config.workers)
         try:
             with _progress(show_progress) as progress:
-                run = _Run(config, llm, store, client, backend, summary, progress, prompts)
+                run = _Run(config, llm, writer, client, backend, summary, progress, prompts)
                 jobs = _jobs(run, videos_dir, annotations, summary)
                 await asyncio.gather(*jobs)
         finally:
@@ -610,7 +656,9 @@ async def run_model_build_async(
             cache.close()
             if own_media:
                 backend.close()
-        summary.records_total = sum(1 for _ in store.records())
+        summary.records_total = writer.read(lambda: sum(1 for _ in store.records()))
+    finally:
+        writer.close()
     summary.wall_s = time.perf_counter() - started
     _write_usage(config.run_dir, summary)
     return summary
@@ -619,14 +667,18 @@ async def run_model_build_async(
 def _jobs(run: _Run, videos_dir: Path, annotations: Iterable[VideoAnnotation] | None,
           summary: ModelBuildSummary) -> list[Any]:
     store, stages = run.store, run.config.stages
+
+    def statuses(ids: list[str]) -> dict[str, str | None]:
+        return run.writer.read(lambda: {vid: store.status(vid) for vid in ids})
     if annotations is None:
         videos, failures = list_videos(videos_dir)
         for failure in failures:
             run.fail(failure, None)
         summary.videos = len(videos)
         todo = []
+        status = statuses([vid for vid, _ in videos])
         for vid, path in videos:
-            if store.status(vid) in ("done", "skipped"):
+            if status[vid] in ("done", "skipped"):
                 summary.skipped += 1
             else:
                 todo.append((vid, path))
@@ -637,11 +689,12 @@ def _jobs(run: _Run, videos_dir: Path, annotations: Iterable[VideoAnnotation] | 
     summary.videos = len(anns)
     index = VideoIndex(videos_dir)
     done_ids: dict[str, set[str]] = {}
-    for record in store.records():
+    for record in run.writer.read(lambda: list(store.records())):
         done_ids.setdefault(record.video_id, set()).add(record.id)
     tasks = []
+    status = statuses([ann.video_id for ann in anns])
     for ann in anns:
-        if store.status(ann.video_id) == "done":
+        if status[ann.video_id] == "done":
             summary.skipped += 1
             continue
         try:
