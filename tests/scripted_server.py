@@ -8,8 +8,7 @@ asked for (only for requests with a ``response_format``; others get a cut-off bo
 instead). ``GET /v1/models`` lists the served model names. Every request is logged
 (`Call`) so tests can count what reached the server.
 
-Stdlib only (``http.server.ThreadingHTTPServer``), one thread per connection, HTTP/1.1
-keep-alive. Usage::
+Stdlib only (asyncio streams, HTTP/1.1 keep-alive) on its own event loop thread. Usage::
 
     def answer(request: dict) -> str | dict:      # the parsed JSON body
         return '{"scenes": [...]}'                # message content, or a message dict
@@ -19,6 +18,7 @@ keep-alive. Usage::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = ("http500", "http429", "slow", "truncated", "not_json")
@@ -100,6 +99,9 @@ def completion(content: str, model: str, *, reasoning: str | None = None,
 class ScriptedServer:
     """The server; start with ``with`` or `start` / `stop`.
 
+    It runs its own asyncio event loop in a daemon thread (one coroutine per connection,
+    HTTP/1.1 keep-alive), so hundreds of concurrent slow answers cost no threads.
+
     Args:
         answer: request body -> assistant content (str) or message dict (``content``,
             optional ``reasoning_content``). An exception it raises becomes an HTTP 400
@@ -122,15 +124,17 @@ class ScriptedServer:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
-        self._httpd: ThreadingHTTPServer | None = None
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ control
     @property
     def url(self) -> str:
         """Base URL for an OpenAI client, ``http://127.0.0.1:<port>/v1``."""
-        assert self._httpd is not None, "start the server first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        assert self._port is not None, "start the server first"
+        return f"http://127.0.0.1:{self._port}/v1"
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the fault plan (e.g. ``Faults(rate=0)`` to stop faults)."""
@@ -139,24 +143,45 @@ class ScriptedServer:
 
     def start(self) -> ScriptedServer:
         """Listen on a free loopback port and serve in a daemon thread."""
-        server = self
+        ready = threading.Event()
+        loop = asyncio.new_event_loop()
+        self._loop = loop
 
-        class Handler(_Handler):
-            owner = server
+        async def listen() -> None:
+            self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0,
+                                                      backlog=1024)
+            self._port = self._server.sockets[0].getsockname()[1]
+            ready.set()
 
-        httpd = _Server(("127.0.0.1", 0), Handler)
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, daemon=True,
-                                        name="scripted-openai-server")
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(listen())
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="scripted-openai-server")
         self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the scripted server did not start")
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        """Stop serving, drop open connections, and close the socket."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        async def shutdown() -> None:
+            server.close()
+            for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = self._server = None
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
@@ -191,73 +216,65 @@ class ScriptedServer:
             self.calls.append(call)
             return call
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # listen() backlog: many clients connect at once
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: ScriptedServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle's algorithm the body waits for the
-    # client's delayed ACK of the headers (about 40 ms a response).
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    # ------------------------------------------------------------------ HTTP
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): nothing to do
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                headers = {}
+                for line in lines[1:]:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                raw = await reader.readexactly(int(headers.get("content-length") or 0))
+                status, payload, extra = await self._respond(method, path, headers, raw)
+                extra_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+                writer.write((f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
+                              f"Content-Type: application/json\r\n"
+                              f"Content-Length: {len(payload)}\r\n{extra_lines}\r\n"
+                              ).encode("latin-1") + payload)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return  # the client went away (e.g. it timed out)
+        finally:
+            writer.close()
 
-    def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
-            data = [{"id": m, "object": "model", "owned_by": "scripted"}
-                    for m in self.owner.models]
-            self._send(200, json.dumps({"object": "list", "data": data}).encode())
-        else:
-            self._send(404, b'{"error": {"message": "not found"}}')
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, b'{"error": {"message": "only /v1/chat/completions"}}')
-            return
+    async def _respond(self, method: str, path: str, headers: dict[str, str],
+                       raw: bytes) -> tuple[int, bytes, dict[str, str]]:
+        """Status, JSON payload and extra headers for one request."""
+        route = path.split("?", 1)[0].rstrip("/")
+        if method == "GET" and route.endswith("/models"):
+            data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in self.models]
+            return 200, json.dumps({"object": "list", "data": data}).encode(), {}
+        if method != "POST" or not route.endswith("/chat/completions"):
+            return 404, b'{"error": {"message": "only /v1/chat/completions"}}', {}
         try:
             body = json.loads(raw)
         except ValueError:
-            self._send(400, b'{"error": {"message": "body is not JSON"}}')
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        owner = self.owner
-        call = owner._log(body, headers)
-        faults = owner.faults
-        if owner.latency_s:
-            time.sleep(owner.latency_s)
-        auth = headers.get("authorization", "") if owner.echo_auth_in_errors else ""
+            return 400, b'{"error": {"message": "body is not JSON"}}', {}
+        call = self._log(body, headers)
+        faults = self.faults
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        auth = headers.get("authorization", "") if self.echo_auth_in_errors else ""
         if call.outcome == "http500":
             msg = {"error": {"message": f"scripted internal error {auth}".strip(),
                              "type": "server_error"}}
-            self._send(500, json.dumps(msg).encode())
-            return
+            return 500, json.dumps(msg).encode(), {}
         if call.outcome == "http429":
             msg = {"error": {"message": f"scripted rate limit {auth}".strip(),
                              "type": "rate_limit"}}
-            self._send(429, json.dumps(msg).encode(), {"Retry-After": faults.retry_after})
-            return
+            return 429, json.dumps(msg).encode(), {"Retry-After": faults.retry_after}
         if call.outcome == "slow":
-            time.sleep(faults.slow_s)
+            await asyncio.sleep(faults.slow_s)
         model = str(body.get("model", "scripted"))
         if call.outcome == "not_json" and not body.get("response_format"):
             # A free-text request has no "JSON asked for": prose would be a valid (if
@@ -265,13 +282,11 @@ class _Handler(BaseHTTPRequestHandler):
             call.outcome = "truncated"
         if call.outcome == "not_json":
             payload = completion("I am sorry, I cannot help with that video.", model)
-            self._send(200, json.dumps(payload).encode())
-            return
+            return 200, json.dumps(payload).encode(), {}
         try:
-            answer = owner.answer(body)
+            answer = self.answer(body)
         except Exception as err:  # a planned refusal of the test's answer function
-            self._send(400, json.dumps({"error": {"message": str(err)}}).encode())
-            return
+            return 400, json.dumps({"error": {"message": str(err)}}).encode(), {}
         if isinstance(answer, dict):
             payload = completion(answer.get("content", ""), model,
                                  reasoning=answer.get("reasoning_content"),
@@ -281,7 +296,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(payload).encode()
         if call.outcome == "truncated":
             data = data[: len(data) // 2]
-        self._send(200, data)
+        return 200, data, {}
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}
 
 
 def user_text(request: dict[str, Any]) -> str:
