@@ -752,10 +752,11 @@ def run_model_build(
         show_progress=show_progress, media=media)
     try:  # uvloop, when installed, runs the same event loop with less CPU per callback
         import uvloop
-
-        return uvloop.run(coro)
     except ImportError:
-        return asyncio.run(coro)
+        uvloop = None
+    if uvloop is not None and hasattr(uvloop, "run"):
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 def summary_table(summary: ModelBuildSummary, title: str) -> Any:

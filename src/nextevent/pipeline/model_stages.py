@@ -233,13 +233,14 @@ def parse_json(answer: Answer, model: type[_Out]) -> Any:
     """
     text = strip_thinking(answer.content)
     start, end = text.find("{"), text.rfind("}")
+    cut = " (cut off at max_tokens: raise it for this role)" if (
+        answer.finish_reason == "length") else ""
     if start < 0 or end < start:
-        cut = " (the answer was cut off at max_tokens)" if answer.finish_reason == "length" else ""
         raise ValueError(f"the answer holds no JSON object{cut}: {text[:80]!r}")
     try:  # strict=False: raw newlines inside strings, which many models write, are kept
         data = json.loads(text[start : end + 1], strict=False)
     except ValueError as err:
-        raise ValueError(f"invalid JSON answer: {err}") from None
+        raise ValueError(f"invalid JSON answer{cut}: {err}") from None
     try:
         return model.model_validate(data)
     except ValidationError as err:
