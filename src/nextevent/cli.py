@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
 
 app = typer.Typer(
@@ -31,9 +32,6 @@ console = Console()
 FORMATS_HELP = "activitynet | charades-sta | tacos | youcook2 | jsonl"
 
 
-def _fail(err: NextEventError) -> None:
-    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}")
-    raise typer.Exit(2)
 
 
 @app.command()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
 
 console = Console()
 
 
-def _fail(err: NextEventError) -> NoReturn:
-    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}")
-    raise typer.Exit(2) from err
 
 
 def report(

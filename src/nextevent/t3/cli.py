@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
 
 app = typer.Typer(help="Video-T3: synthesize text-only temporal reasoning tasks (order, "
@@ -20,9 +21,6 @@ console = Console()
 SOURCE_FORMATS = "activitynet | charades-sta | tacos | youcook2 | jsonl | captions"
 
 
-def _fail(err: NextEventError) -> None:
-    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}")
-    raise typer.Exit(2)
 
 
 def _split(value: str, option: str, choices: tuple[str, ...]) -> list[str]:
