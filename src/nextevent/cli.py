@@ -84,6 +84,12 @@ def build(
     workers: Annotated[int, typer.Option(
         min=1, help="Processes for decoding and cutting.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    engine: Annotated[str, typer.Option(
+        help="local: a process pool here; ray: Ray Data tasks (--workers CPUs at once).")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (host:6379, ray://host:10001, auto); default: start a "
+        "local Ray instance with --workers CPUs.")] = None,
     llm_config: Annotated[Path | None, typer.Option(
         help="YAML/TOML file of model roles (examples/llm.yaml): run V1's model stages "
         "(caption ... critique) on any OpenAI-compatible server.")] = None,
@@ -111,6 +117,9 @@ def build(
 
     if cut not in ("accurate", "fast"):
         raise typer.BadParameter("--cut must be accurate or fast")
+    if engine == "ray" and llm_config is not None:
+        raise typer.BadParameter("--engine ray runs the media stages only; drop --llm-config "
+                                 "or use --engine local")
     if not videos.is_dir():
         _fail(NextEventError("resolve", f"--videos {videos} is not a folder",
                              "pass the folder that holds the video files"))
@@ -142,9 +151,21 @@ def build(
             _fail(err)
         return
     assert imported is not None
-    summary = run_build(imported.annotations, videos.resolve(), config,
-                        import_failures=imported.failures, workers=workers,
-                        show_progress=progress)
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray")
+    if engine == "ray":
+        from nextevent.pipeline.ray_runner import run_build_ray
+
+        try:
+            summary = run_build_ray(imported.annotations, videos.resolve(), config,
+                                    import_failures=imported.failures, workers=workers,
+                                    address=ray_address, show_progress=progress)
+        except NextEventError as err:
+            _fail(err)
+    else:
+        summary = run_build(imported.annotations, videos.resolve(), config,
+                            import_failures=imported.failures, workers=workers,
+                            show_progress=progress)
     table = Table(title=f"nextevent build -> {out}", show_header=False)
     table.add_row("videos in annotations", str(summary.videos))
     table.add_row("videos done / failed / already done",
