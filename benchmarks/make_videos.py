@@ -66,7 +66,10 @@ def make_video(
             shot += 1
             texture = _texture(rng, height, width)
         assert texture is not None
-        offset = (i - starts[shot]) * 2 % width
+        # Pan 2 pixels a frame and back (a triangle wave): a wrap-around would jump the
+        # picture and put a cut inside the shot that truth.json does not list.
+        offset = (i - starts[shot]) * 2 % (2 * width)
+        offset = offset if offset <= width else 2 * width - offset
         img = np.ascontiguousarray(texture[:, offset : offset + width])
         out = av.VideoFrame.from_ndarray(img, format="rgb24")
         out.pts = i
@@ -101,6 +104,34 @@ def make_dataset(
     ann = out / "events.jsonl"
     ann.write_text("\n".join(lines) + "\n")
     return ann
+
+
+def score_boundaries(
+    truth_s: list[float], detected_s: list[float], fps: float, tolerance_frames: int = 1,
+) -> tuple[int, int, int]:
+    """Match detected shot boundaries to true ones, one to one, within a tolerance.
+
+    Args:
+        truth_s: true boundary times in seconds (``truth.json``).
+        detected_s: detected boundary times in seconds.
+        fps: frames per second of the video.
+        tolerance_frames: largest distance, in frames, of a match.
+
+    Returns:
+        ``(true_positives, false_positives, false_negatives)``; precision is
+        ``tp / (tp + fp)``, recall ``tp / (tp + fn)``. Greedy matching in time order,
+        each true boundary used at most once (the usual shot-boundary-detection scoring,
+        TRECVID SBD: a cut counts when within the tolerance of a reference cut).
+    """
+    tol = (tolerance_frames + 0.5) / fps  # half a frame of timestamp rounding
+    unused = sorted(truth_s)
+    tp = 0
+    for d in sorted(detected_s):
+        best = min(unused, key=lambda t: abs(t - d), default=None)
+        if best is not None and abs(best - d) <= tol:
+            unused.remove(best)
+            tp += 1
+    return tp, len(detected_s) - tp, len(unused)
 
 
 def main() -> None:
