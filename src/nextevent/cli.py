@@ -278,5 +278,9 @@ from nextevent.report.cli import report  # noqa: E402
 
 app.command("report")(report)
 
+from nextevent.bench.cli import app as bench_app  # noqa: E402
+
+app.add_typer(bench_app, name="bench")
+
 if __name__ == "__main__":  # `python -m nextevent.cli`
     app()
