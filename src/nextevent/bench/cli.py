@@ -1,0 +1,93 @@
+"""``nextevent bench``: FutureBench (V1, arXiv 2505.22457): ``build``, ``filter``,
+``eval``, ``export-lmms-eval``. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nextevent.cli_errors import fail as _fail
+from nextevent.records import NextEventError
+
+app = typer.Typer(help="FutureBench: build a next-event multiple-choice benchmark, filter "
+                  "items a blind text model solves, evaluate a model, export to lmms-eval.",
+                  no_args_is_help=True)
+console = Console()
+
+
+def _types(value: str) -> list[str]:
+    from nextevent.bench.build import QUESTION_TYPES
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in QUESTION_TYPES]
+    if bad or not names:
+        raise typer.BadParameter(f"--types: unknown {', '.join(bad) or 'empty list'}; choose "
+                                 f"from {', '.join(QUESTION_TYPES)} (comma-separated)")
+    return names
+
+
+def _print_summary(title: str, summary: dict, console: Console = console) -> None:
+    table = Table(title=title)
+    for col in ("type", "accuracy (%)", "95% CI (%)", "n"):
+        table.add_column(col)
+    rows = [("overall", summary["overall"])] + list(summary["by_type"].items())
+    for name, s in rows:
+        lo, hi = s["ci95"]
+        table.add_row(name, f"{100 * s['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}",
+                      str(s["n"]))
+    console.print(table)
+
+
+@app.command()
+def build(
+    run_dir: Annotated[Optional[Path], typer.Argument(  # noqa: UP045 (typer)
+        help="A run directory written by `nextevent build` (its records.jsonl).")] = None,
+    out: Annotated[Path, typer.Option(help="Output benchmark, JSON Lines, one item a "
+                                      "line.")] = Path("bench.jsonl"),
+    annotations: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Text level instead of a run: an annotation file (no video paths).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of --annotations "
+                                     "(activitynet, charades-sta, tacos, youcook2, "
+                                     "jsonl).")] = "activitynet",
+    types: Annotated[str, typer.Option(help="Question types, comma-separated "
+                                       "(hop1,hop2,hop3,hop5,interp).")]
+    = "hop1,hop2,hop3,hop5,interp",
+    max_videos: Annotated[int, typer.Option(help="Use at most this many videos (count; 0: "
+                                            "all), in file order.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of distractors and answer letters "
+                                      "(integer).")] = 0,
+) -> None:
+    """Build FutureBench items (extrapolation hop1/2/3/5, interpolation) with balanced
+    answer letters, and print the quality checks."""
+    from nextevent.bench.build import (
+        build_items,
+        quality,
+        stories_from_annotations,
+        stories_from_run,
+        write_items,
+    )
+
+    if (run_dir is None) == (annotations is None):
+        raise typer.BadParameter("give either RUN_DIR or --annotations FILE (text level)")
+    try:
+        stories = (stories_from_run(run_dir) if run_dir is not None
+                   else stories_from_annotations(annotations, fmt))  # type: ignore[arg-type]
+    except NextEventError as err:
+        _fail(err)
+    if max_videos:
+        stories = stories[:max_videos]
+    items, skipped = build_items(stories, seed=seed, types=_types(types))
+    write_items(items, out)
+    report = quality(items)
+    report["skipped"] = dict(skipped)
+    (out.parent / (out.stem + ".quality.json")).write_text(json.dumps(report, indent=2))
+    console.print(f"wrote {len(items)} items to {out} (letters {report['letters']}, "
+                  f"chi-square p={report['letter_p']:.3f}; duplicate options "
+                  f"{report['duplicate_options']}, answer among distractors "
+                  f"{report['answer_among_distractors']}, duplicate items "
+                  f"{report['duplicate_items']}); by type {report['by_type']}")
