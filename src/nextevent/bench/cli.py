@@ -91,3 +91,57 @@ def build(
                   f"{report['duplicate_options']}, answer among distractors "
                   f"{report['answer_among_distractors']}, duplicate items "
                   f"{report['duplicate_items']}); by type {report['by_type']}")
+
+
+@app.command("eval")
+def eval_(
+    bench: Annotated[Path, typer.Argument(help="Benchmark JSONL (from `bench build`).")],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint, e.g. "
+                                          "http://127.0.0.1:8000/v1.")],
+    model: Annotated[str, typer.Option(help="Model name the server knows.")],
+    out: Annotated[Path, typer.Option(help="Output folder: responses.jsonl (every raw "
+                                      "response), results.json, call cache.")]
+    = Path("bench_eval"),
+    mode: Annotated[str, typer.Option(help="Prompt mode: direct (letter only) or "
+                                      "reasoning (<answer> block).")] = "direct",
+    text_only: Annotated[bool, typer.Option(help="Send the past caption as text instead "
+                                            "of the video (decoder probe).")] = False,
+    video_mode: Annotated[str, typer.Option(help="frames (sampled JPEG frames) or "
+                                            "video_url.")] = "frames",
+    fps: Annotated[float, typer.Option(help="Frames sampled per second of video.")] = 1.0,
+    max_frames: Annotated[int, typer.Option(help="Most frames per item (count).")] = 32,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once "
+                                             "(count).")] = 4,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens generated per answer "
+                                            "(tokens; reasoning mode needs more).")] = 0,
+    api_key_env: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Environment variable holding the API key (none: no key).")] = None,
+    timeout_s: Annotated[float, typer.Option(help="Seconds one call may take.")] = 120.0,
+) -> None:
+    """Evaluate a model on a benchmark: accuracy per question type and overall with
+    bootstrap 95% CIs (table + results.json); resumable."""
+    import asyncio
+
+    from nextevent.bench.build import read_items
+    from nextevent.bench.evaluate import evaluate_items, model_config
+    from nextevent.llm.config import VideoInput
+
+    if mode not in ("direct", "reasoning"):
+        raise typer.BadParameter(f"--mode must be direct or reasoning, got {mode!r}")
+    if video_mode not in ("frames", "video_url"):
+        raise typer.BadParameter(f"--video-mode must be frames or video_url, got {video_mode!r}")
+    try:
+        items = read_items(bench)
+        config = model_config(base_url, model, concurrency=concurrency,
+                              max_tokens=max_tokens or (16 if mode == "direct" else 1024),
+                              api_key_env=api_key_env, timeout_s=timeout_s,
+                              video=VideoInput(mode=video_mode, fps=fps,  # type: ignore[arg-type]
+                                               max_frames=max_frames))
+        summary = asyncio.run(evaluate_items(items, config, out, mode=mode,  # type: ignore[arg-type]
+                                             text_only=text_only))
+    except NextEventError as err:
+        _fail(err)
+    _print_summary(f"FutureBench: {model} ({mode}{', text only' if text_only else ''})",
+                   summary)
+    console.print(f"no answer: {summary['no_answer']}; results in {out / 'results.json'}, "
+                  f"raw responses in {out / 'responses.jsonl'}")

@@ -1,0 +1,153 @@
+"""Evaluate a model on FutureBench through the one model client (`nextevent.llm`).
+
+Each item's past segment is sent as sampled, timestamped frames (or one ``video_url``
+part; `nextevent.llm.vision`) with the question and options; ``text_only`` sends the past
+caption instead (the decoder probe of Video-T3, Li et al., arXiv 2410.06166, Sec. 4).
+The letter is read by `nextevent.rewards.mcq.extract_choice` (``direct`` / ``reasoning``
+mode). Every raw response is appended to ``responses.jsonl`` in the output folder; a rerun
+skips items already answered there for the same model, mode and input.
+Accuracy per question type and overall carries a bootstrap 95% CI over items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nextevent.bench.prompts import PromptMode, question_text
+from nextevent.bench.stats import accuracy_summary
+from nextevent.llm.cache import Answer, CallCache
+from nextevent.llm.client import LLMClient
+from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
+from nextevent.records import BenchItem, NextEventError
+from nextevent.rewards.mcq import extract_choice
+
+ROLE = "reasoner"
+"""The `nextevent.llm` role the evaluated model is configured under (any role name works
+for the client; this one needs no vision-specific handling)."""
+PROMPT_VERSION = "futurebench-eval-1"
+
+
+def model_config(base_url: str, model: str, *, concurrency: int = 4, max_tokens: int = 16,
+                 temperature: float = 0.0, api_key_env: str | None = None,
+                 video: VideoInput | None = None, timeout_s: float = 120.0) -> LLMConfig:
+    """An `LLMConfig` with the evaluated model as its one role (`ROLE`)."""
+    return LLMConfig(roles={ROLE: RoleConfig(  # type: ignore[dict-item]
+        base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature,
+        max_tokens=max_tokens, concurrency=concurrency, timeout_s=timeout_s,
+        structured="none", video=video or VideoInput())}, source="nextevent bench")
+
+
+async def item_messages(item: BenchItem, mode: PromptMode, text_only: bool,
+                        video: VideoInput) -> list[dict[str, Any]]:
+    """Chat messages for one item: the past (frames, video_url or caption) then the text.
+
+    Raises:
+        NextEventError: stage ``bench``, for an item without ``video_path`` outside
+            ``text_only`` mode, or a missing clip.
+    """
+    from nextevent.llm.vision import encode_frames, frame_content, video_content
+
+    if text_only:
+        text = question_text(item.qa.Question, item.qa.Options, mode,
+                             str(item.meta.get("past_caption", "")))
+        return [{"role": "user", "content": text}]
+    if item.video_path is None:
+        raise NextEventError("bench", f"item {item.id} has no video_path (a text-level "
+                             "benchmark)", "evaluate it with --text-only")
+    path = Path(item.video_path)
+    if not path.is_file():
+        raise NextEventError("bench", f"past clip {path} of item {item.id} does not exist",
+                             "rebuild the run, or evaluate with --text-only")
+    if video.mode == "video_url":
+        parts = video_content(path, video)
+    else:
+        parts = frame_content(await asyncio.to_thread(encode_frames, path, video))
+    text = question_text(item.qa.Question, item.qa.Options, mode)
+    return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
+
+
+def _log_key(row: dict[str, Any]) -> tuple[str, str, str, bool]:
+    return (row["id"], row["model"], row["mode"], row["text_only"])
+
+
+async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir: str | Path,
+                         *, mode: PromptMode = "direct", text_only: bool = False,
+                         seed: int = 0) -> dict[str, Any]:
+    """Ask the model every item (skipping those already in ``responses.jsonl``) and score.
+
+    Args:
+        items: the benchmark.
+        config: `model_config` (role `ROLE`).
+        out_dir: folder for ``responses.jsonl``, ``results.json`` and the call cache.
+        mode: ``direct`` (letter only) or ``reasoning`` (``<answer>`` block).
+        text_only: send the past caption instead of the video.
+        seed: seed of the bootstrap.
+
+    Returns:
+        ``{"overall": {"accuracy", "ci95", "n"}, "by_type": {type: {...}}, "model",
+        "mode", "text_only", "no_answer"}`` (fractions in [0, 1]), also written to
+        ``results.json``.
+
+    Raises:
+        NextEventError: as `item_messages`; `LLMCallError` when a call fails for good.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "responses.jsonl"
+    cfg = config.roles[ROLE]  # type: ignore[index]
+    done: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by a crash: asked again
+                done[_log_key(row)] = row
+    client = LLMClient(config, CallCache(out / "llm_cache.sqlite"))
+    log = log_path.open("a", encoding="utf-8")
+
+    async def one(item: BenchItem) -> dict[str, Any]:
+        key = (item.id, cfg.model, mode, text_only)
+        if key in done:
+            return done[key]
+        messages = await item_messages(item, mode, text_only, cfg.video)
+        answer: Answer = await client.ask(ROLE, messages, lambda a: a, stage="bench-eval",
+                                          prompt_version=PROMPT_VERSION)
+        choice = extract_choice(answer.content, mode)
+        row = {"id": item.id, "question_type": item.question_type, "model": cfg.model,
+               "mode": mode, "text_only": text_only, "response": answer.content,
+               "reasoning": answer.reasoning, "finish_reason": answer.finish_reason,
+               "choice": choice, "answer": item.qa.Answer,
+               "correct": choice == item.qa.Answer}
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        return row
+
+    try:
+        rows = await asyncio.gather(*(one(i) for i in items))
+    finally:
+        log.close()
+        await client.aclose()
+        if client.cache is not None:
+            client.cache.close()
+    summary = summarize(rows, seed=seed)
+    summary.update(model=cfg.model, mode=mode, text_only=text_only,
+                   no_answer=sum(r["choice"] is None for r in rows))
+    (out / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def summarize(rows: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+    """``{"overall": ..., "by_type": ...}`` of rows with ``question_type`` and ``correct``
+    (accuracy as a fraction, bootstrap 95% CI over items, n)."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by[r["question_type"]].append(float(r["correct"]))
+    return {"overall": accuracy_summary([float(r["correct"]) for r in rows], seed=seed),
+            "by_type": {t: accuracy_summary(v, seed=seed) for t, v in sorted(by.items())}}
