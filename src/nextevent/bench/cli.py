@@ -145,3 +145,65 @@ def eval_(
                    summary)
     console.print(f"no answer: {summary['no_answer']}; results in {out / 'results.json'}, "
                   f"raw responses in {out / 'responses.jsonl'}")
+
+
+@app.command("filter")
+def filter_(
+    bench: Annotated[Path, typer.Argument(help="Benchmark JSONL (from `bench build`).")],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint of the blind "
+                                          "text model.")],
+    model: Annotated[str, typer.Option(help="Model name the server knows.")],
+    out: Annotated[Path, typer.Option(help="Filtered benchmark JSONL (a .blind.json "
+                                      "report is written next to it).")],
+    blind: Annotated[bool, typer.Option("--blind", help="Text-only model, no video (the "
+                                        "only filter so far).")] = True,
+    trials: Annotated[int, typer.Option(help="Shuffled trials per item (count).")] = 3,
+    threshold: Annotated[float, typer.Option(help="Drop items answered right in more than "
+                                             "this fraction of trials (0-1).")] = 0.5,
+    with_past: Annotated[bool, typer.Option(help="Give the past caption as text.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight (count).")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the option shuffles (integer).")] = 0,
+) -> None:
+    """Blind filter: drop items a text-only model solves; report blind accuracy before and
+    after with bootstrap 95% CIs (held-out trials)."""
+    import asyncio
+
+    from nextevent.bench.build import read_items, write_items
+    from nextevent.bench.evaluate import model_config
+    from nextevent.bench.filter import blind_filter
+
+    if not blind:
+        raise typer.BadParameter("only --blind filtering exists")
+    try:
+        items = read_items(bench)
+        config = model_config(base_url, model, concurrency=concurrency, max_tokens=8)
+        kept, report = asyncio.run(blind_filter(
+            items, config, n=trials, threshold=threshold, seed=seed, with_past=with_past,
+            cache_path=out.parent / (out.stem + ".cache.sqlite")))
+    except (NextEventError, ValueError) as err:
+        if isinstance(err, NextEventError):
+            _fail(err)
+        raise typer.BadParameter(str(err)) from err
+    write_items(kept, out)
+    (out.parent / (out.stem + ".blind.json")).write_text(json.dumps(report, indent=2))
+    _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {
+        "after filter": report["after"]}})
+    console.print(f"kept {report['kept']}, dropped {report['dropped']} "
+                  f"{report['dropped_by_type']} -> {out}; chance 25%")
+
+
+@app.command("export-lmms-eval")
+def export_lmms_eval_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Task folder to write (YAML, utils.py, "
+                                            "data).")],
+    bench: Annotated[Path, typer.Option(help="Benchmark JSONL (from `bench build`).")],
+) -> None:
+    """Write a local lmms-eval task: lmms_eval --include_path DIR --tasks futurebench_local."""
+    from nextevent.bench.build import read_items
+    from nextevent.bench.export_lmms import TASK_NAME, export_lmms_eval
+
+    try:
+        path = export_lmms_eval(read_items(bench), out_dir)
+    except NextEventError as err:
+        _fail(err)
+    console.print(f"wrote {path}; run: lmms_eval --include_path {out_dir} --tasks {TASK_NAME}")

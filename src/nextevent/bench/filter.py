@@ -1,0 +1,119 @@
+"""Blind filter: drop FutureBench items a text-only model answers without the video.
+
+Each item is shown to a text model ``n`` times (question and options only, optionally the
+past caption as text), each time with the options in a new seeded order; the letter is
+read by `nextevent.rewards.mcq.extract_choice` and mapped back to the original option.
+Items answered right in more than ``threshold`` of the trials are dropped (the
+"blind" filtering of V1, arXiv 2505.22457, FutureBench, and of Video-MME-style
+benchmarks: questions solvable from text alone do not test the video).
+
+Reported blind accuracy (mean over items of the per-item rate, bootstrap 95% CI): on all
+items before filtering and on the kept items after. Both are measured on a *held-out*
+round of ``n`` fresh shuffles (another seed), so the after figure is not biased down by
+selecting on the very trials it is computed from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nextevent.bench.evaluate import ROLE
+from nextevent.bench.prompts import question_text
+from nextevent.bench.stats import accuracy_summary
+from nextevent.llm.cache import CallCache
+from nextevent.llm.client import LLMClient
+from nextevent.llm.config import LLMConfig
+from nextevent.records import BenchItem
+from nextevent.rewards.mcq import LETTERS, extract_choice
+
+PROMPT_VERSION = "futurebench-blind-1"
+
+
+def shuffled(item: BenchItem, rng: random.Random) -> tuple[dict[str, str], dict[str, str]]:
+    """Options in a random order: ``(new letter -> text, new letter -> original letter)``."""
+    order = list(LETTERS)
+    rng.shuffle(order)
+    return ({new: item.qa.Options[old] for new, old in zip(LETTERS, order, strict=True)},  # type: ignore[index]
+            dict(zip(LETTERS, order, strict=True)))
+
+
+async def blind_trials(items: Sequence[BenchItem], config: LLMConfig, *, n: int = 3,
+                       seed: int = 0, with_past: bool = False,
+                       cache_path: str | Path | None = None) -> dict[str, list[bool]]:
+    """Right/wrong of ``n`` shuffled text-only trials per item.
+
+    Args:
+        items: the benchmark.
+        config: the text model as role `ROLE` (`nextevent.bench.evaluate.model_config`).
+        n: trials per item.
+        seed: seed of the option shuffles (trial t of item i uses ``(seed, i.id, t)``).
+        with_past: add the past caption (``meta.past_caption``) as text.
+        cache_path: SQLite call cache; None caches nothing.
+
+    Returns:
+        item id -> list of n booleans.
+
+    Raises:
+        ValueError: for ``n < 1``; `LLMCallError` when a call fails for good.
+    """
+    if n < 1:
+        raise ValueError(f"n (trials per item) must be >= 1, got {n}")
+    client = LLMClient(config, CallCache(cache_path) if cache_path else None)
+
+    async def trial(item: BenchItem, t: int) -> bool:
+        options, back = shuffled(item, random.Random(f"{seed}:{item.id}:{t}"))
+        past = str(item.meta.get("past_caption", "")) if with_past else None
+        text = question_text(item.qa.Question, options, "direct", past)
+        answer = await client.ask(ROLE, [{"role": "user", "content": text}], lambda a: a,
+                                  stage="bench-blind", prompt_version=PROMPT_VERSION)
+        choice = extract_choice(answer.content, "direct")
+        return choice is not None and back[choice] == item.qa.Answer
+
+    try:
+        results = await asyncio.gather(*(trial(i, t) for i in items for t in range(n)))
+    finally:
+        await client.aclose()
+        if client.cache is not None:
+            client.cache.close()
+    return {item.id: list(results[k * n:(k + 1) * n]) for k, item in enumerate(items)}
+
+
+async def blind_filter(items: Sequence[BenchItem], config: LLMConfig, *, n: int = 3,
+                       threshold: float = 0.5, seed: int = 0, with_past: bool = False,
+                       cache_path: str | Path | None = None,
+                       ) -> tuple[list[BenchItem], dict[str, Any]]:
+    """Drop items the blind model answers right in more than ``threshold`` of ``n``
+    trials; measure blind accuracy before and after on a held-out round (seed + 1).
+
+    Returns:
+        ``(kept items, report)``; the report has ``before`` and ``after``
+        (``{"accuracy", "ci95", "n"}``, fractions), ``kept``, ``dropped``,
+        ``dropped_by_type``, ``threshold``, ``trials``, ``with_past``, ``chance`` (0.25).
+
+    Raises:
+        ValueError: for ``threshold`` outside [0, 1] or ``n < 1``.
+    """
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold is a fraction of trials in [0, 1], got {threshold}")
+    select = await blind_trials(items, config, n=n, seed=seed, with_past=with_past,
+                                cache_path=cache_path)
+    held = await blind_trials(items, config, n=n, seed=seed + 1, with_past=with_past,
+                              cache_path=cache_path)
+    rate = {i: sum(v) / len(v) for i, v in held.items()}
+    kept = [i for i in items if sum(select[i.id]) / n <= threshold]
+    dropped = [i for i in items if sum(select[i.id]) / n > threshold]
+    by_type: dict[str, int] = {}
+    for i in dropped:
+        by_type[i.question_type] = by_type.get(i.question_type, 0) + 1
+    report = {
+        "before": accuracy_summary([rate[i.id] for i in items], seed=seed),
+        "after": accuracy_summary([rate[i.id] for i in kept], seed=seed),
+        "selection_round_accuracy": accuracy_summary(
+            [sum(select[i.id]) / n for i in items], seed=seed),
+        "kept": len(kept), "dropped": len(dropped), "dropped_by_type": by_type,
+        "threshold": threshold, "trials": n, "with_past": with_past, "chance": 0.25}
+    return kept, report
