@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from nextevent.cli import app
+from nextevent.llm.usage import Usage
 from nextevent.media.frames import frame_times
 from nextevent.records import MCQ, BenchItem, NextEventError
 from nextevent.report.build import build_report, sample_records
@@ -44,6 +45,21 @@ MISSING = [
 ]
 USAGE = {"captioner": {"calls": 4, "prompt_tokens": 5200, "completion_tokens": 910},
          "critic": {"calls": 3, "prompt_tokens": 3000, "completion_tokens": 800}}
+
+
+def write_usage(run: Path) -> None:
+    """Write USAGE as two model-backed runs would, through the model runner's own `Usage`
+    (split in two lines, so the report must add them up)."""
+    for half in (0, 1):
+        usage = Usage()
+        for role, u in USAGE.items():
+            part = {k: v // 2 if half == 0 else v - v // 2 for k, v in u.items()}
+            usage[role].requests = part["calls"]
+            usage[role].prompt_tokens = part["prompt_tokens"]
+            usage[role].completion_tokens = part["completion_tokens"]
+        with (run / "usage.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": "t", "wall_s": 1.0, "records_new": 0,
+                                "roles": usage.as_dict()}) + "\n")
 EVAL = {"overall": {"accuracy": 0.625, "ci95": [0.3, 0.9], "n": 8},
         "by_type": {"hop1": {"accuracy": 0.75, "ci95": [0.25, 1.0], "n": 4},
                     "hop2": {"accuracy": 0.5, "ci95": [0.0, 1.0], "n": 4}}}
@@ -54,7 +70,7 @@ _RUNS: dict[Path, Path] = {}
 
 def report_run(base: Path, sample_dir: Path) -> Path:
     """A run built once per test session: the sample videos with two splits each, two
-    annotated videos that do not exist, a truncated file, and a usage.json."""
+    annotated videos that do not exist, a truncated file, and a usage.jsonl."""
     if base in _RUNS:
         return _RUNS[base]
     videos = base / "videos"
@@ -71,7 +87,7 @@ def report_run(base: Path, sample_dir: Path) -> Path:
         "build", "--videos", str(videos), "--annotations", str(annotations), "--out", str(run),
         "--splits-per-video", "2", "--workers", "1", "--no-shots", "--no-progress"])
     assert result.exit_code == 0, result.output
-    (run / "usage.json").write_text(json.dumps(USAGE), encoding="utf-8")
+    write_usage(run)
     _RUNS[base] = run
     return run
 
@@ -287,11 +303,11 @@ def test_bad_inputs_name_the_file(run_dir: Path, tmp_path: Path) -> None:
     bad_bench.write_text('{"id": "x"}\n', encoding="utf-8")
     with pytest.raises(NextEventError, match=r"bench.jsonl line 1 is not a FutureBench item"):
         build_report(run_dir, tmp_path / "out", bench_path=bad_bench)
-    bad_usage = tmp_path / "usage.json"
-    bad_usage.write_text(json.dumps({"captioner": {"calls": 1}}), encoding="utf-8")
-    with pytest.raises(NextEventError, match="usage.json is not model usage per role"):
+    bad_usage = tmp_path / "usage.jsonl"
+    bad_usage.write_text(json.dumps({"captioner": {"calls": 1}}) + "\n", encoding="utf-8")
+    with pytest.raises(NextEventError, match="usage.jsonl line 1 is not model usage per role"):
         load_usage(bad_usage)
-    assert load_usage(tmp_path / "absent.json") is None
+    assert load_usage(tmp_path / "absent.jsonl") is None
 
 
 def test_cli_writes_the_report_and_explains_a_bad_run_dir(run_dir: Path,

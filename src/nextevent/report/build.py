@@ -78,7 +78,7 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
 
     Args:
         run_dir: a run directory (``records.jsonl``, optional ``failures.jsonl``,
-            ``state.sqlite``, ``usage.json``, ``clips/``).
+            ``state.sqlite``, ``usage.jsonl``, ``clips/``).
         out_dir: folder for ``index.html``, ``plots/`` and ``sheets/`` (created).
         bench_path: a FutureBench JSONL, for hop counts and answer-letter balance.
         eval_path: an eval summary JSON (see `nextevent.report.summary`).

@@ -232,10 +232,10 @@ def render_distributions(plots: list[Plot], plot_dir: str, bench: list[BenchItem
 
 
 def render_usage(run: RunData, plot: Plot | None, plot_dir: str) -> str:
-    """Model calls and tokens per role, from ``RUN_DIR/usage.json``."""
+    """Model calls and tokens per role, from ``RUN_DIR/usage.jsonl``."""
     if run.usage is None:
         return _section("usage", "Model usage", '<p class="note">No model calls recorded '
-                        "(no <code>usage.json</code> in the run directory): the run used "
+                        "(no <code>usage.jsonl</code> in the run directory): the run used "
                         "annotations only.</p>")
     rows = [[role, u.calls, u.prompt_tokens, u.completion_tokens,
              u.prompt_tokens + u.completion_tokens] for role, u in sorted(run.usage.items())]

@@ -6,7 +6,7 @@ Nothing here writes to the run directory: records are read with
 Inputs the report reads besides the run directory (formats agreed with the engineers of
 the model client and of FutureBench; both optional):
 
-- ``RUN_DIR/usage.json``: model calls per role,
+- ``RUN_DIR/usage.jsonl``: model calls per role,
   ``{role: {"calls": int, "prompt_tokens": int, "completion_tokens": int}}``.
 - ``--eval EVAL.json``: ``{"overall": {"accuracy": float, "ci95": [lo, hi], "n": int},
   "by_type": {"hop1": {...same...}, ...}}``; accuracy and bounds are fractions in [0, 1].
@@ -85,7 +85,7 @@ class RunData:
         records: the NEP records, in file order.
         failures: the failures, in file order.
         states: ``(status, stage) -> work items`` from ``state.sqlite``; empty if absent.
-        usage: model calls per role from ``usage.json``; None when the file is absent.
+        usage: model calls per role from ``usage.jsonl``; None when the file is absent.
         label: the run directory as the user named it (shown on the page).
     """
 
@@ -102,7 +102,7 @@ def load_run(run_dir: Path) -> RunData:
 
     Raises:
         NextEventError: stage ``report`` when ``run_dir`` has no ``records.jsonl``, or a
-            line of ``records.jsonl``, ``failures.jsonl`` or ``usage.json`` is not valid.
+            line of ``records.jsonl``, ``failures.jsonl`` or ``usage.jsonl`` is not valid.
     """
     label = str(run_dir)
     run_dir = run_dir.resolve()
@@ -120,7 +120,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir=run_dir, records=records,
                    failures=_read_failures(run_dir / "failures.jsonl"),
                    states=_read_states(run_dir / "state.sqlite"),
-                   usage=load_usage(run_dir / "usage.json"), label=label)
+                   usage=load_usage(run_dir / "usage.jsonl"), label=label)
 
 
 def _first_line(err: Exception) -> str:
@@ -171,23 +171,44 @@ def _read_states(path: Path) -> dict[tuple[str, str], int]:
 
 
 def load_usage(path: Path) -> dict[str, RoleUsage] | None:
-    """Model calls per role from ``usage.json``; None when the file does not exist.
+    """Model calls per role from ``usage.jsonl``, added up over every run that wrote a line;
+    None when the file does not exist.
+
+    Each line is what `nextevent.pipeline.model_runner` appends after a model-backed
+    build: ``{"time", "wall_s", "records_new", "roles": {role: {"requests", "answers",
+    "cache_hits", "prompt_tokens", "completion_tokens", ...}}}``; ``calls`` here are the
+    HTTP requests sent (retries and repair re-asks included).
 
     Raises:
-        NextEventError: stage ``report`` when the file is not
-            ``{role: {"calls", "prompt_tokens", "completion_tokens"}}``.
+        NextEventError: stage ``report`` when a line is not such an object.
     """
     if not path.is_file():
         return None
+    totals: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            roles = json.loads(line)["roles"]
+            if not isinstance(roles, dict):
+                raise ValueError("'roles' is not an object")
+            for role, counts in roles.items():
+                total = totals.setdefault(str(role), {})
+                for name, value in counts.items():
+                    if not isinstance(value, int):
+                        raise ValueError(f"{role}.{name} is not a count")
+                    total[name] = total.get(name, 0) + value
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise NextEventError(
+                STAGE, f"{path} line {number} is not model usage per role: {_first_line(err)}",
+                "expected the lines `nextevent build --llm-config` appends: "
+                '{"roles": {role: {"requests": int, "prompt_tokens": int, ...}}}') from err
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("the top level is not an object")
-        return {str(role): RoleUsage.model_validate(v) for role, v in raw.items()}
-    except (ValueError, ValidationError) as err:
+        return {role: RoleUsage(calls=c.get("requests", 0), **{
+            k: v for k, v in c.items() if k != "requests"}) for role, c in totals.items()}
+    except ValidationError as err:
         raise NextEventError(STAGE, f"{path} is not model usage per role: {_first_line(err)}",
-                             'expected {role: {"calls": int, "prompt_tokens": int, '
-                             '"completion_tokens": int}}') from err
+                             "expected prompt_tokens and completion_tokens per role") from err
 
 
 def load_bench(path: Path) -> list[BenchItem]:
