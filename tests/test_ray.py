@@ -98,3 +98,20 @@ def test_ray_rerun_adds_nothing(local_ray: None, sample_dir: Path, tmp_path: Pat
     assert first.records_new > 0
     assert again.records_new == 0 and again.skipped == first.videos_done
     assert (tmp_path / "run" / "records.jsonl").read_bytes() == before
+
+
+def test_cli_build_engine_ray(local_ray: None, sample_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nextevent.cli import app
+
+    args = ["build", "--videos", str(sample_dir), "--annotations", str(EXAMPLES),
+            "--splits-per-video", "2", "--no-progress"]
+    for engine in ("local", "ray"):
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / engine),
+                                          "--engine", engine, "--workers", "2"])
+        assert result.exit_code == 0, result.output
+    assert _record_set(tmp_path / "ray") == _record_set(tmp_path / "local")
+    refused = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--engine", "ray",
+                                       "--llm-config", str(ROOT / "examples" / "llm.yaml")])
+    assert refused.exit_code != 0 and "media stages only" in refused.output

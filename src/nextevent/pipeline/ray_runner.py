@@ -10,7 +10,8 @@ Every Ray node must see ``videos_dir`` and ``config.run_dir`` under the same pat
 shared file system), since workers read the sources and write clips there directly.
 
 Interface used (Ray 2.x): ``ray.data.from_items``, ``Dataset.map(fn, num_cpus=,
-concurrency=)``, ``Dataset.iter_rows()``; see ray-project/ray python/ray/data/dataset.py.
+compute=TaskPoolStrategy(size=))`` (``concurrency=`` before 2.51),
+``Dataset.iter_rows()``; see ray-project/ray python/ray/data/dataset.py.
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ def _execute_ray(tasks: list[VideoTask], config: BuildConfig,
     # One video per block, so videos spread over workers instead of riding in one block.
     items = [{"task": pickle.dumps((t, config))} for t in tasks]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map(_process_row, num_cpus=1, concurrency=max(1, workers))
+    size = max(1, workers)
+    # Ray >= 2.51 takes the task-pool size as ``compute``; older releases as ``concurrency``.
+    limit = ({"compute": ray.data.TaskPoolStrategy(size=size)}
+             if hasattr(ray.data, "TaskPoolStrategy") else {"concurrency": size})
+    ds = ds.map(_process_row, num_cpus=1, **limit)
     for row in ds.iter_rows():
         yield pickle.loads(row["result"])
 
