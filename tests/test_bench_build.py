@@ -133,3 +133,39 @@ def test_build_needs_one_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "build", str(tmp_path), "--out",
                                       str(tmp_path / "b.jsonl")])
     assert result.exit_code == 2 and "records.jsonl" in result.output
+
+
+def test_counterfactual_distractors_from_a_configured_model(anet_stories: list,
+                                                             tmp_path: Path) -> None:
+    import re
+
+    from scripted_server import ScriptedServer, user_text
+
+    from nextevent.bench.counterfactual import counterfactuals
+    from nextevent.bench.evaluate import model_config
+
+    def answer(request: dict) -> str:
+        text = user_text(request)
+        k = int(re.search(r"Write (\d+) event", text).group(1))
+        first = re.search(r"^- (.*)$", text, re.M).group(1)
+        return json.dumps({"events": [f"Suddenly nobody is there any more ({j}), unlike "
+                                      f"when {first[:30]}" for j in range(k)]})
+
+    import asyncio
+
+    stories = anet_stories[:10]
+    with ScriptedServer(answer) as server:
+        cfs, failed = asyncio.run(counterfactuals(
+            stories, model_config(server.url, "cf", max_tokens=200)))
+    assert failed == 0 and cfs
+    index = NeighbourIndex.build([(s.video_id, s.domain, e) for s in stories
+                                  for e in s.events])
+    items, _ = build_items(stories, seed=1, index=index, counterfactuals=cfs)
+    check_items(items)
+    with_cf = [i for i in items if "counterfactual" in i.meta["option_kinds"].values()]
+    assert len(with_cf) == len(items)
+    for item in with_cf:
+        x = next(x for x, k in item.meta["option_kinds"].items() if k == "counterfactual")
+        assert "Suddenly nobody is there any more (0)" in item.qa.Options[x]
+        n = len(item.meta["answer_events"])
+        assert (f"({n}) Suddenly" in item.qa.Options[x]) == (n > 1)

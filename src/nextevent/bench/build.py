@@ -90,8 +90,9 @@ def stories_from_annotations(path: str | Path, fmt: str) -> list[Story]:
                   None) for a in result.annotations]
 
 
-def _layout(story: Story, qtype: str) -> tuple[list[str], list[str], str | None] | None:
-    """(past, truth, anchor) for ``qtype``, or None when the story has too few events."""
+def layout(story: Story, qtype: str) -> tuple[list[str], list[str], str | None] | None:
+    """``(past events, true answer events, end anchor or None)`` of ``story`` for
+    ``qtype``, or None when the story has too few events for it."""
     ev, n = list(story.events), len(story.events)
     if qtype in HOPS:
         k = HOPS[qtype]
@@ -150,11 +151,11 @@ def build_items(stories: Sequence[Story], *, seed: int = 0,
     drafts: list[dict[str, Any]] = []
     for story in stories:
         for qtype in types:
-            layout = _layout(story, qtype)
-            if layout is None:
+            lay = layout(story, qtype)
+            if lay is None:
                 skipped[f"{qtype}: too few events"] += 1
                 continue
-            past, truth, anchor = layout
+            past, truth, anchor = lay
             if len({normalize(e) for e in truth}) < len(truth):
                 skipped[f"{qtype}: repeated events"] += 1
                 continue

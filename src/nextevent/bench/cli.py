@@ -61,6 +61,12 @@ def build(
                                             "all), in file order.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of distractors and answer letters "
                                       "(integer).")] = 0,
+    cf_base_url: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="OpenAI-compatible endpoint of a model writing counterfactual distractors "
+        "(none: no counterfactuals).")] = None,
+    cf_model: Annotated[str, typer.Option(help="Model name for --cf-base-url.")] = "",
+    cf_concurrency: Annotated[int, typer.Option(help="Counterfactual requests in flight "
+                                                "(count).")] = 4,
 ) -> None:
     """Build FutureBench items (extrapolation hop1/2/3/5, interpolation) with balanced
     answer letters, and print the quality checks."""
@@ -81,7 +87,22 @@ def build(
         _fail(err)
     if max_videos:
         stories = stories[:max_videos]
-    items, skipped = build_items(stories, seed=seed, types=_types(types))
+    cfs = None
+    if cf_base_url:
+        import asyncio
+
+        from nextevent.bench.counterfactual import counterfactuals
+        from nextevent.bench.evaluate import model_config
+
+        if not cf_model:
+            raise typer.BadParameter("--cf-base-url needs --cf-model")
+        config = model_config(cf_base_url, cf_model, concurrency=cf_concurrency,
+                              max_tokens=400, temperature=0.7)
+        cfs, failed = asyncio.run(counterfactuals(
+            stories, config, types=_types(types),
+            cache_path=out.parent / (out.stem + ".cache.sqlite")))
+        console.print(f"counterfactual distractors for {len(cfs)} items ({failed} failed)")
+    items, skipped = build_items(stories, seed=seed, types=_types(types), counterfactuals=cfs)
     write_items(items, out)
     report = quality(items)
     report["skipped"] = dict(skipped)
