@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llamafactory_check import check_llamafactory_dataset
 from typer.testing import CliRunner
 
 from nextevent.cli import app
@@ -595,8 +596,9 @@ def llamafactory_check(dataset_dir: Path, dataset_name: str) -> list[dict[str, A
     """Load ``dataset_name`` from ``dataset_dir`` as LLaMA-Factory's sharegpt converter
     reads it and return the aligned samples.
 
-    Structural stand-in until the shared helper that runs LLaMA-Factory's own converter
-    (training-data issue) exists: it follows hiyouga/LLaMA-Factory
+    A structural reading that returns the aligned rows for content checks (the converter
+    itself runs in `check_llamafactory_dataset`, shared with the training-data tests): it
+    follows hiyouga/LLaMA-Factory
     src/llamafactory/data/parser.py (columns/tags of the dataset_info entry) and
     src/llamafactory/data/converter.py (commit 02e2fb34, SharegptDatasetConverter:
     optional first system turn, user at odd and assistant at even positions, an even
@@ -660,7 +662,7 @@ def test_mix_counts_rules():
             mix_counts(50, 400, **kwargs)
 
 
-def test_mix_writes_llamafactory_dataset(activitynet, tmp_path: Path):
+def test_mix_writes_llamafactory_dataset(activitynet, tmp_path: Path, bikes: Path):
     timelines, _ = timelines_from_annotations(list(activitynet.values())[:20])
     t3_path = tmp_path / "t3.jsonl"
     items = synthesize(timelines, SynthConfig(seed=0)).items
@@ -682,6 +684,13 @@ def test_mix_writes_llamafactory_dataset(activitynet, tmp_path: Path):
     aligned = llamafactory_check(out_dir, "t3_mix")
     n_t3 = round(0.25 / 0.75 * len(general))
     assert len(aligned) == len(general) + n_t3
+    # and LLaMA-Factory's own converter, in its own venv, takes every sample once the
+    # general data's videos exist under its media_dir (the dataset dir by default)
+    for row in aligned:
+        for video in row.get("videos") or []:
+            (out_dir / video).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bikes, out_dir / video)
+    assert check_llamafactory_dataset(out_dir, "t3_mix") == len(aligned)
     prompts = {i.prompt: i.answer for i in items}
     t3_rows = [a for a in aligned if a["_prompt"][0]["content"] in prompts]
     assert len(t3_rows) == n_t3
