@@ -32,6 +32,7 @@ scored = [task.process_results(d, [r]) for d, r in zip(docs, responses)]
 agg = task.aggregation()["futurebench_accuracy"]([s["futurebench_accuracy"] for s in scored])
 print(json.dumps({"n": len(docs), "text": task.doc_to_text(docs[0]),
                   "visual": task.doc_to_visual(docs[0]), "accuracy": agg,
+                  "visual1": task.doc_to_visual(docs[1]), "text1": task.doc_to_text(docs[1]),
                   "preds": [s["futurebench_accuracy"]["pred"] for s in scored]}))
 """
 
@@ -64,3 +65,5 @@ def test_export_loads_in_lmms_eval_and_scores(tmp_path: Path, bunny: Path) -> No
     assert "What happens next in clip 0?" in out["text"] and "A. event A0" in out["text"]
     assert "the past of clip 0" in out["text"]  # text-level item: past as text
     assert out["visual"] == []
+    assert out["visual1"] == [str(bunny)]  # video item: the past clip, no caption
+    assert "the past of clip 1" not in out["text1"]
