@@ -22,16 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nextevent.pipeline.runner import (
-    BuildSummary,
-    _done_ids_by_video,
-    _progress,
-    _store_result,
-)
+from nextevent.pipeline.runner import BuildSummary, drive_build
 from nextevent.pipeline.stages import BuildConfig, VideoResult, VideoTask, process_video
 from nextevent.records import Failure, NextEventError, VideoAnnotation
-from nextevent.sources.resolve import VideoIndex
-from nextevent.store import RunStore
 
 
 def _import_ray() -> Any:
@@ -137,39 +130,12 @@ def run_build_ray(
         NextEventError: (stage ``engine``) Ray is missing or unreachable.
     """
     ray = _import_ray()
-    anns = list(annotations)
-    summary = BuildSummary(run_dir=config.run_dir, videos=len(anns))
     started = connect(address, workers)
     try:
-        with RunStore(config.run_dir) as store:
-            for failure in import_failures:
-                store.add_failure(failure)
-                summary.failures_by_stage[failure.stage] += 1
-            index = VideoIndex(videos_dir)
-            tasks: list[VideoTask] = []
-            done_ids = _done_ids_by_video(store)
-            for ann in anns:
-                if store.status(ann.video_id) == "done":
-                    summary.skipped += 1
-                    continue
-                try:
-                    path = index.resolve(ann)
-                except NextEventError as err:
-                    summary.videos_failed += 1
-                    store.add_failure(err.to_failure(ann.video_id), item=ann.video_id)
-                    summary.failures_by_stage[err.stage] += 1
-                    continue
-                tasks.append(VideoTask(ann, path, frozenset(done_ids.get(ann.video_id, ()))))
-            with _progress(show_progress) as bar:
-                job = bar.add_task("cutting videos (ray)", total=len(tasks))
-                for result in _execute_ray(tasks, config, workers):
-                    _store_result(store, result, summary)
-                    bar.advance(job)
-            for record in store.records():
-                summary.records_total += 1
-                summary.past_s += record.past.duration_s if record.past else 0.0
-                summary.future_s += record.future.duration_s if record.future else 0.0
+        return drive_build(annotations, videos_dir, config,
+                           lambda tasks: _execute_ray(tasks, config, workers),
+                           import_failures=import_failures, show_progress=show_progress,
+                           label="cutting videos (ray)")
     finally:
         if started:
             ray.shutdown()
-    return summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +85,31 @@ def run_build(
     Returns:
         A `BuildSummary` of this run.
     """
+    return drive_build(annotations, videos_dir, config,
+                       lambda tasks: _execute(tasks, config, workers),
+                       import_failures=import_failures, show_progress=show_progress)
+
+
+def drive_build(
+    annotations: Iterable[VideoAnnotation],
+    videos_dir: Path,
+    config: BuildConfig,
+    execute: Callable[[list[VideoTask]], Iterable[VideoResult]],
+    *,
+    import_failures: Iterable[Failure] = (),
+    show_progress: bool = True,
+    label: str = "cutting videos",
+) -> BuildSummary:
+    """What every engine shares: resolve videos, skip finished ones, hand the rest to
+    ``execute`` (which yields one `VideoResult` per task, in any order), and write each
+    result to the run store from this process only.
+
+    Args:
+        execute: the engine: a process pool (`run_build`) or Ray Data
+            (`nextevent.pipeline.ray_runner`).
+        label: text of the progress bar.
+        Others: as `run_build`.
+    """
     anns = list(annotations)
     summary = BuildSummary(run_dir=config.run_dir, videos=len(anns))
     with RunStore(config.run_dir) as store:
@@ -107,8 +132,8 @@ def run_build(
                 continue
             tasks.append(VideoTask(ann, path, frozenset(done_ids.get(ann.video_id, ()))))
         with _progress(show_progress) as bar:
-            job = bar.add_task("cutting videos", total=len(tasks))
-            for result in _execute(tasks, config, workers):
+            job = bar.add_task(label, total=len(tasks))
+            for result in execute(tasks):
                 _store_result(store, result, summary)
                 bar.advance(job)
         for record in store.records():
