@@ -13,6 +13,10 @@ console = Console()
 
 
 def fail(err: NextEventError) -> NoReturn:
-    """Print ``err`` with its stage and hint, then exit with status 2 (bad input)."""
-    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}")
+    """Print ``err`` with its stage and hint, then exit with status 2 (bad input).
+
+    Lines are not wrapped: messages carry file paths that users copy.
+    """
+    console.print(f"[red]error[/red] ({err.stage}): {err}\n[yellow]hint[/yellow]: {err.hint}",
+                  soft_wrap=True)
     raise typer.Exit(2) from err

@@ -14,8 +14,6 @@ from nextevent.records import NextEventError
 console = Console()
 
 
-
-
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `nextevent build`.")],
     out: Annotated[Path, typer.Option(
