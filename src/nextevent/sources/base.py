@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,4 +246,23 @@ def guess_format(path: Path) -> str | None:
             return "jsonl"
         if _CHARADES_LINE.match(first):
             return "charades-sta"
+    return None
+
+
+def object_problem(entry: Any, keys: Sequence[str]) -> str | None:
+    """Why a video entry is not a JSON object holding every key in ``keys``, or None."""
+    if not isinstance(entry, dict):
+        return f"the entry is a JSON {type(entry).__name__}, not an object"
+    missing = [key for key in keys if key not in entry]
+    return "missing " + ", ".join(repr(k) for k in missing) if missing else None
+
+
+def paired_lists_problem(entry: dict[str, Any]) -> str | None:
+    """Why an entry's ``timestamps`` and ``sentences`` are not two lists of one length
+    (ActivityNet Captions and TACoS pair them by index), or None."""
+    if not isinstance(entry["timestamps"], list) or not isinstance(entry["sentences"], list):
+        return "'timestamps' and 'sentences' must be lists"
+    if len(entry["timestamps"]) != len(entry["sentences"]):
+        return (f"{len(entry['timestamps'])} timestamps but {len(entry['sentences'])} "
+                "sentences")
     return None

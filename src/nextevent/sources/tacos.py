@@ -27,6 +27,8 @@ from nextevent.sources.base import (
     entry_failure,
     format_error,
     load_json,
+    object_problem,
+    paired_lists_problem,
 )
 from nextevent.sources.clean import event_failure
 
@@ -84,18 +86,11 @@ def read_tacos(path: Path) -> ImportResult:
 
 def _entry_problem(entry: Any) -> str | None:
     """Why a video entry cannot be read, or None."""
-    if not isinstance(entry, dict):
-        return f"the entry is a JSON {type(entry).__name__}, not an object"
-    missing = [key for key in _KEYS if key not in entry]
-    if missing:
-        return "missing " + ", ".join(repr(k) for k in missing)
+    problem = object_problem(entry, _KEYS)
+    if problem:
+        return problem
     for key in ("fps", "num_frames"):
         value = as_number(entry[key])
         if value is None or value <= 0:
             return f"{key} {entry[key]!r} is not a positive number"
-    if not isinstance(entry["timestamps"], list) or not isinstance(entry["sentences"], list):
-        return "'timestamps' and 'sentences' must be lists"
-    if len(entry["timestamps"]) != len(entry["sentences"]):
-        return (f"{len(entry['timestamps'])} timestamps but {len(entry['sentences'])} "
-                "sentences")
-    return None
+    return paired_lists_problem(entry)
