@@ -624,3 +624,28 @@ def test_resolve_video_convenience_and_many_files(tmp_path: Path) -> None:
     assert all(index.resolve(ann(f"vid{i:05d}")).name == f"vid{i:05d}.mp4"
                for i in range(0, 2000, 7))
     assert resolve_video(tmp_path, ann("vid01999")) == tmp_path.resolve() / "vid01999.mp4"
+
+
+def test_malformed_activitynet_and_tacos_entries_fail_alone(tmp_path: Path) -> None:
+    good_an = {"duration": 10.0, "timestamps": [[0, 4], [4, 9]], "sentences": ["a", "b"]}
+    an = {"good": good_an, "listy": [1, 2], "nokeys": {"duration": 5.0},
+          "uneven": {**good_an, "sentences": ["a"]}, "notlists": {**good_an, "timestamps": 3}}
+    good_tacos = {"num_frames": 250, "fps": 25.0, "timestamps": [[0, 100], [100, 200]],
+                  "sentences": ["a", "b"]}
+    tacos = {"good.avi": good_tacos, "listy.avi": "x", "nofps.avi": {"timestamps": []},
+             "uneven.avi": {**good_tacos, "timestamps": [[0, 10]]},
+             "zerofps.avi": {**good_tacos, "fps": 0}}
+    expected = {"listy": "not an object", "nokeys": "missing 'timestamps', 'sentences'",
+                "uneven": "2 timestamps but 1 sentences", "notlists": "must be lists"}
+    for fmt, data, names in (("activitynet", an, expected),
+                             ("tacos", tacos, {"listy.avi": "not an object",
+                                               "uneven.avi": "1 timestamps but 2 sentences",
+                                               "nofps.avi": "missing 'num_frames', 'fps'",
+                                               "zerofps.avi": "fps 0 is not a positive"})):
+        path = tmp_path / f"{fmt}.json"
+        path.write_text(json.dumps(data))
+        result = load_annotations(path, fmt)
+        assert [a.video_id for a in result.annotations] == [next(iter(data))]
+        for vid, why in names.items():
+            (failure,) = [f for f in result.failures if vid in f.input or vid in f.error]
+            assert why in failure.error, (vid, failure.error)
