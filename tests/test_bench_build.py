@@ -88,8 +88,8 @@ def test_bench_from_the_sample_run(sample_run: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def anet_stories(shared_data: Path) -> list:
-    stories = stories_from_annotations(shared_data / "activitynet_captions" / "val.json",
+def anet_stories(annotations: Path) -> list:
+    stories = stories_from_annotations(annotations / "activitynet_val_subset.json",
                                        "activitynet")
     return stories[:120]
 

@@ -89,8 +89,8 @@ def test_constraints_reject_with_reasons() -> None:
         plan_splits("x", events[:1], duration)
 
 
-def test_activitynet_boundaries_respect_constraints(shared_data: Path) -> None:
-    raw = json.loads((shared_data / "activitynet_captions" / "val.json").read_text())
+def test_activitynet_boundaries_respect_constraints(annotations: Path) -> None:
+    raw = json.loads((annotations / "activitynet_val_subset.json").read_text())
     cfg = PlannerConfig(min_past_s=2.0, min_future_s=2.0, splits_per_video=3)
     planned = 0
     for vid, row in list(raw.items())[:300]:

@@ -41,9 +41,9 @@ from nextevent.rewards.rouge import lcs_length, tokens
 
 
 @pytest.fixture(scope="module")
-def anet(shared_data: Path) -> dict[str, list[str]]:
+def anet(annotations: Path) -> dict[str, list[str]]:
     """ActivityNet Captions val: video id -> its sentences, whitespace-normalised."""
-    raw = json.loads((shared_data / "activitynet_captions" / "val.json").read_text())
+    raw = json.loads((annotations / "activitynet_val_subset.json").read_text())
     return {vid: [" ".join(s.split()) for s in item["sentences"]] for vid, item in raw.items()}
 
 

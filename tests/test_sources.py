@@ -66,13 +66,13 @@ def assert_accounted(result: ImportResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def anet_raw(shared_data: Path) -> dict:
-    return json.loads((shared_data / "activitynet_captions" / "val.json").read_text())
+def anet_raw(annotations: Path) -> dict:
+    return json.loads((annotations / "activitynet_val_subset.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def anet(shared_data: Path) -> ImportResult:
-    return load_annotations(shared_data / "activitynet_captions" / "val.json", "activitynet")
+def anet(annotations: Path) -> ImportResult:
+    return load_annotations(annotations / "activitynet_val_subset.json", "activitynet")
 
 
 def test_activitynet_counts(anet: ImportResult, anet_raw: dict) -> None:
@@ -161,14 +161,14 @@ def test_activitynet_spot_check(anet: ImportResult, anet_raw: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def charades_lines(shared_data: Path) -> list[str]:
-    text = (shared_data / "charades_sta" / "charades_sta_test.txt").read_text()
+def charades_lines(annotations: Path) -> list[str]:
+    text = (annotations / "charades_sta_test_subset.txt").read_text()
     return [line for line in text.split("\n") if line.strip()]
 
 
 @pytest.fixture(scope="module")
-def charades(shared_data: Path) -> ImportResult:
-    return load_annotations(shared_data / "charades_sta" / "charades_sta_test.txt",
+def charades(annotations: Path) -> ImportResult:
+    return load_annotations(annotations / "charades_sta_test_subset.txt",
                             "charades-sta")
 
 
@@ -206,13 +206,13 @@ def test_charades_same_moment_queries_keep_one(charades: ImportResult,
 
 
 @pytest.fixture(scope="module")
-def tacos_raw(shared_data: Path) -> dict:
-    return json.loads((shared_data / "tacos" / "test.json").read_text())
+def tacos_raw(annotations: Path) -> dict:
+    return json.loads((annotations / "tacos_test_subset.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def tacos(shared_data: Path) -> ImportResult:
-    return load_annotations(shared_data / "tacos" / "test.json", "tacos")
+def tacos(annotations: Path) -> ImportResult:
+    return load_annotations(annotations / "tacos_test_subset.json", "tacos")
 
 
 def test_tacos_counts_and_duplicates(tacos: ImportResult, tacos_raw: dict) -> None:
@@ -349,16 +349,16 @@ def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("rel", "wrong", "right"), [
-    ("tacos/test.json", "activitynet", "tacos"),
-    ("activitynet_captions/val.json", "tacos", "activitynet"),
-    ("activitynet_captions/val.json", "charades-sta", "activitynet"),
-    ("activitynet_captions/val.json", "youcook2", "activitynet"),
-    ("charades_sta/charades_sta_test.txt", "jsonl", "charades-sta"),
-    ("charades_sta/charades_sta_test.txt", "tacos", "charades-sta"),
+    ("tacos_test_subset.json", "activitynet", "tacos"),
+    ("activitynet_val_subset.json", "tacos", "activitynet"),
+    ("activitynet_val_subset.json", "charades-sta", "activitynet"),
+    ("activitynet_val_subset.json", "youcook2", "activitynet"),
+    ("charades_sta_test_subset.txt", "jsonl", "charades-sta"),
+    ("charades_sta_test_subset.txt", "tacos", "charades-sta"),
 ])
-def test_wrong_format_raises_with_a_guess(shared_data: Path, rel: str, wrong: str,
+def test_wrong_format_raises_with_a_guess(annotations: Path, rel: str, wrong: str,
                                           right: str) -> None:
-    path = shared_data / rel
+    path = annotations / rel
     assert guess_format(path) == right
     with pytest.raises(NextEventError) as err:
         load_annotations(path, wrong)

@@ -238,8 +238,8 @@ def verify_sample(items: list[T3Item], annotations: dict[str, VideoAnnotation],
 
 # ----------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
-def activitynet(shared_data: Path) -> dict[str, VideoAnnotation]:
-    result = load_annotations(shared_data / "activitynet_captions" / "val.json", "activitynet")
+def activitynet(annotations: Path) -> dict[str, VideoAnnotation]:
+    result = load_annotations(annotations / "activitynet_val_subset.json", "activitynet")
     return {a.video_id: a for a in result.annotations}
 
 
@@ -291,8 +291,8 @@ def test_the_check_catches_wrong_answers(activitynet, activitynet_items):
     assert len(caught) == 9
 
 
-def test_charades_sta_verified_against_timestamps(shared_data: Path, capsys):
-    result = load_annotations(shared_data / "charades_sta" / "charades_sta_test.txt",
+def test_charades_sta_verified_against_timestamps(annotations: Path, capsys):
+    result = load_annotations(annotations / "charades_sta_test_subset.txt",
                               "charades-sta")
     anns = {a.video_id: a for a in result.annotations}
     assert all(a.duration_s is None for a in anns.values())  # frames span the last end
@@ -457,9 +457,9 @@ def test_timed_run_dir_uses_record_events(tmp_path: Path, activitynet):
 
 
 # ----------------------------------------------------------------------------- captions
-def test_pseudo_videos_from_independent_captions(shared_data: Path, tmp_path: Path):
+def test_pseudo_videos_from_independent_captions(annotations: Path, tmp_path: Path):
     # Charades-STA queries of different videos are independent captions.
-    lines = (shared_data / "charades_sta" / "charades_sta_test.txt").read_text().splitlines()
+    lines = (annotations / "charades_sta_test_subset.txt").read_text().splitlines()
     captions_file = tmp_path / "captions.txt"
     captions_file.write_text("\n".join(line.split("##", 1)[1] for line in lines) + "\n")
     captions = read_captions(captions_file)
@@ -736,10 +736,10 @@ def test_mix_by_counts_text_only_and_errors(activitynet, tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------- CLI
-def test_cli_synth_real_activitynet_with_tokenizer(shared_data: Path, tmp_path: Path):
+def test_cli_synth_real_activitynet_with_tokenizer(annotations: Path, tmp_path: Path):
     out = tmp_path / "t3.jsonl"
     res = runner.invoke(app, [
-        "t3", "synth", "--from", str(shared_data / "activitynet_captions" / "val.json"),
+        "t3", "synth", "--from", str(annotations / "activitynet_val_subset.json"),
         "--out", str(out), "--num", "2000", "--tokenizer", str(minilm_tokenizer_json()),
         "--max-tokens", "700", "--seed", "1"])
     assert res.exit_code == 0, res.output
@@ -750,7 +750,7 @@ def test_cli_synth_real_activitynet_with_tokenizer(shared_data: Path, tmp_path: 
     assert "items: grounding" in res.output and "too long" in res.output
 
 
-def test_cli_synth_bad_input(tmp_path: Path, shared_data: Path):
+def test_cli_synth_bad_input(tmp_path: Path, annotations: Path):
     out = tmp_path / "t3.jsonl"
     res = runner.invoke(app, ["t3", "synth", "--from", str(tmp_path / "missing.json"),
                               "--format", "activitynet", "--out", str(out)])
@@ -758,7 +758,7 @@ def test_cli_synth_bad_input(tmp_path: Path, shared_data: Path):
     res = runner.invoke(app, ["t3", "synth", "--from", str(tmp_path), "--out", str(out)])
     assert res.exit_code == 2 and "without records.jsonl" in flat(res.output)
     res = runner.invoke(app, ["t3", "synth", "--from",
-                              str(shared_data / "charades_sta" / "charades_sta_test.txt"),
+                              str(annotations / "charades_sta_test_subset.txt"),
                               "--aspects", "order,timing", "--out", str(out)])
     assert res.exit_code != 0 and "timing" in flat(res.output)
     assert not out.exists()

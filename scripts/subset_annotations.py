@@ -1,0 +1,56 @@
+"""Write the annotation subsets under ``tests/data/annotations`` from the public files.
+
+Usage: ``python scripts/subset_annotations.py SRC_DIR tests/data/annotations`` where
+SRC_DIR holds ``activitynet_captions/val.json``, ``charades_sta/charades_sta_test.txt``,
+``charades_sta/Charades_v1_test_lengths.csv`` and ``tacos/test.json`` as redistributed in
+microsoft/2D-TAN's ``data/`` folder. Seeded: the same sources give the same subsets.
+Every video with a quirk the importers must handle (events out of order, events ending
+after the duration) is kept; the rest is a seeded random sample.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+
+ANET_VIDEOS = 1000
+CHARADES_VIDEOS = 400
+TACOS_VIDEOS = 6
+
+
+def main(src: Path, out: Path) -> None:
+    rng = random.Random(20261201)
+    out.mkdir(parents=True, exist_ok=True)
+
+    anet = json.loads((src / "activitynet_captions" / "val.json").read_text())
+    quirky = [v for v, a in anet.items() if a["timestamps"] != sorted(a["timestamps"])
+              or any(e > a["duration"] for _, e in a["timestamps"])]
+    rest = [v for v in anet if v not in set(quirky)]
+    keep = set(quirky) | set(rng.sample(rest, ANET_VIDEOS - len(quirky)))
+    sub = {v: a for v, a in anet.items() if v in keep}  # source order kept
+    (out / "activitynet_val_subset.json").write_text(json.dumps(sub, ensure_ascii=False))
+
+    lines = (src / "charades_sta" / "charades_sta_test.txt").read_text().splitlines()
+    vids = sorted({ln.split()[0] for ln in lines if ln.strip()})
+    keepc = set(rng.sample(vids, CHARADES_VIDEOS))
+    (out / "charades_sta_test_subset.txt").write_text(
+        "\n".join(ln for ln in lines if ln.strip() and ln.split()[0] in keepc) + "\n")
+    with (src / "charades_sta" / "Charades_v1_test_lengths.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["id"] in keepc]
+    with (out / "charades_v1_test_lengths_subset.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["id", "length"])
+        w.writeheader()
+        w.writerows({"id": r["id"], "length": r["length"]} for r in rows)
+
+    tacos = json.loads((src / "tacos" / "test.json").read_text())
+    names = sorted(tacos)
+    keept = set(names[:1]) | set(rng.sample(names[1:], TACOS_VIDEOS - 1))
+    (out / "tacos_test_subset.json").write_text(
+        json.dumps({k: v for k, v in tacos.items() if k in keept}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
