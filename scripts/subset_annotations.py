@@ -5,7 +5,7 @@ SRC_DIR holds ``activitynet_captions/val.json``, ``charades_sta/charades_sta_tes
 ``charades_sta/Charades_v1_test_lengths.csv`` and ``tacos/test.json`` as redistributed in
 microsoft/2D-TAN's ``data/`` folder. Seeded: the same sources give the same subsets.
 Every video with a quirk the importers must handle (events out of order, events ending
-after the duration) is kept; the rest is a seeded random sample.
+after the duration; those the tests name; Charades' first video, with repeated queries for one span) is kept; the rest is a seeded random sample.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from pathlib import Path
 ANET_VIDEOS = 1000
 CHARADES_VIDEOS = 400
 TACOS_VIDEOS = 6
+NAMED = {  # videos the tests name (spot checks, reward examples)
+    "v_bXdq2zI1Ms0", "v_gOniW-yEZ0k", "v_--6bJUbfpnQ", "v_-01K1HxqPB8", "v_-02DygXbn6w",
+    "v_-0r0HEwAYiQ", "v_-2VzSMAdzl4", "v_-5c9WHk408g", "v_-76d-7Ju7L0", "v_-7eQ2bHNPUw",
+}
 
 
 def main(src: Path, out: Path) -> None:
@@ -27,7 +31,7 @@ def main(src: Path, out: Path) -> None:
 
     anet = json.loads((src / "activitynet_captions" / "val.json").read_text())
     quirky = [v for v, a in anet.items() if a["timestamps"] != sorted(a["timestamps"])
-              or any(e > a["duration"] for _, e in a["timestamps"])]
+              or any(e > a["duration"] for _, e in a["timestamps"]) or v in NAMED]
     rest = [v for v in anet if v not in set(quirky)]
     keep = set(quirky) | set(rng.sample(rest, ANET_VIDEOS - len(quirky)))
     sub = {v: a for v, a in anet.items() if v in keep}  # source order kept
@@ -35,7 +39,8 @@ def main(src: Path, out: Path) -> None:
 
     lines = (src / "charades_sta" / "charades_sta_test.txt").read_text().splitlines()
     vids = sorted({ln.split()[0] for ln in lines if ln.strip()})
-    keepc = set(rng.sample(vids, CHARADES_VIDEOS))
+    first = lines[0].split()[0]  # the file's first video: repeated queries for one span
+    keepc = {first} | set(rng.sample([v for v in vids if v != first], CHARADES_VIDEOS - 1))
     (out / "charades_sta_test_subset.txt").write_text(
         "\n".join(ln for ln in lines if ln.strip() and ln.split()[0] in keepc) + "\n")
     with (src / "charades_sta" / "Charades_v1_test_lengths.csv").open() as f:
@@ -47,7 +52,8 @@ def main(src: Path, out: Path) -> None:
 
     tacos = json.loads((src / "tacos" / "test.json").read_text())
     names = sorted(tacos)
-    keept = set(names[:1]) | set(rng.sample(names[1:], TACOS_VIDEOS - 1))
+    named = {"s30-d52.avi"}  # the frames-to-seconds spot check
+    keept = named | set(rng.sample([n for n in names if n not in named], TACOS_VIDEOS - 1))
     (out / "tacos_test_subset.json").write_text(
         json.dumps({k: v for k, v in tacos.items() if k in keept}, ensure_ascii=False))
 

@@ -1,4 +1,4 @@
-"""Importers, the cleaning rule and video lookup, on the real annotation files in ../shared.
+"""Importers, the cleaning rule and video lookup, on the real annotation subsets in tests/data.
 
 Expected numbers are derived in the tests by reading the files independently (json.load,
 plain line splitting), never copied from the importer's output.
@@ -76,7 +76,7 @@ def anet(annotations: Path) -> ImportResult:
 
 
 def test_activitynet_counts(anet: ImportResult, anet_raw: dict) -> None:
-    assert len(anet_raw) == 4917  # data/README.md
+    assert len(anet_raw) == 1000  # tests/data/annotations/README.md
     assert anet.stats["videos"] == len(anet_raw)
     assert [a.video_id for a in anet.annotations] == list(anet_raw)
     assert all(a.source == "activitynet" for a in anet.annotations)
@@ -92,7 +92,7 @@ def test_activitynet_sorted_non_overlapping_stripped(anet: ImportResult,
     assert_clean(anet)
     sentences = [s for v in anet_raw.values() for s in v["sentences"]]
     # README counts sentences with spaces at either end; some only have doubled inner spaces.
-    assert sum(s != s.strip() for s in sentences) == 11639  # data/README.md
+    assert sum(s != s.strip() for s in sentences) == 2506  # tests/data/annotations/README.md (subset)
     assert anet.stats["stripped"] == sum(s != norm(s) for s in sentences)
     reordered = sum(v["timestamps"] != sorted(v["timestamps"]) for v in anet_raw.values())
     assert anet.stats["sorted"] == reordered
@@ -107,7 +107,7 @@ def test_activitynet_overlapping_videos_are_the_ones_changed(anet: ImportResult,
         spans = sorted(v["timestamps"])
         if any(a[1] > b[0] for a, b in pairwise(spans)):
             overlapping.add(vid)
-    assert len(overlapping) == 2871  # data/README.md
+    assert len(overlapping) == 664  # tests/data/annotations/README.md (subset)
     changed = set()
     for ann in anet.annotations:
         raw = anet_raw[ann.video_id]
@@ -127,7 +127,7 @@ def test_activitynet_events_past_the_duration_are_clipped(anet: ImportResult,
                                                           anet_raw: dict) -> None:
     over = [(vid, e) for vid, v in anet_raw.items() for _, e in v["timestamps"]
             if e > v["duration"] + TOLERANCE_S]
-    assert len(over) == 5  # data/README.md: 5 events end after the video's duration
+    assert len(over) == 5  # all 5 such events of the val split are in the subset
     assert anet.stats["clipped"] == len(over)
     late_start = sum(s >= v["duration"] for v in anet_raw.values() for s, _ in v["timestamps"])
     assert anet.stats["rejected"] == late_start == 0
@@ -153,7 +153,7 @@ def test_activitynet_spot_check(anet: ImportResult, anet_raw: dict) -> None:
     ann = next(a for a in anet.annotations if a.video_id == "v_gOniW-yEZ0k")
     assert [(e.start_s, e.end_s) for e in ann.events] == [(0, 6.11), (6.11, 12.63)]
     failure = next(f for f in anet.failures if f.input == "v_gOniW-yEZ0k")
-    assert "val.json" in failure.error and "v_gOniW-yEZ0k" in failure.error
+    assert "activitynet_val_subset.json" in failure.error and "v_gOniW-yEZ0k" in failure.error
     assert "event 1 of 3" in failure.error and "dropped" in failure.error
 
 
@@ -173,7 +173,7 @@ def charades(annotations: Path) -> ImportResult:
 
 
 def test_charades_counts(charades: ImportResult, charades_lines: list[str]) -> None:
-    assert len(charades_lines) == 3720  # data/README.md
+    assert len(charades_lines) == 1134  # tests/data/annotations/README.md
     assert charades.stats["events_in"] == len(charades_lines)
     ids = list(dict.fromkeys(line.split(" ", 1)[0] for line in charades_lines))
     assert [a.video_id for a in charades.annotations] == ids
@@ -199,7 +199,7 @@ def test_charades_same_moment_queries_keep_one(charades: ImportResult,
     assert kept.end_s <= 30.4 and kept.text == norm(same[-1].split("##", 1)[1])
     dropped = [f for f in charades.failures if f.input == "3MSZA"]
     assert len(dropped) >= len(same) - 1
-    assert all("line " in f.error and "charades_sta_test.txt" in f.error for f in dropped)
+    assert all("line " in f.error and "charades_sta_test_subset.txt" in f.error for f in dropped)
 
 
 # ---------------------------------------------------------------- TACoS
@@ -216,7 +216,7 @@ def tacos(annotations: Path) -> ImportResult:
 
 
 def test_tacos_counts_and_duplicates(tacos: ImportResult, tacos_raw: dict) -> None:
-    assert len(tacos_raw) == 25  # data/README.md
+    assert len(tacos_raw) == 6  # tests/data/annotations/README.md
     assert [a.video_id for a in tacos.annotations] == list(tacos_raw)
     assert tacos.stats["events_in"] == sum(len(v["sentences"]) for v in tacos_raw.values())
     duplicates = 0
