@@ -1,0 +1,69 @@
+"""Sentence embeddings for the MiniLM baselines: each unique text encoded once, batched.
+
+The default encoder is all-MiniLM-L6-v2 (Reimers & Gurevych, "Sentence-BERT", EMNLP
+2019), loaded offline by `nextevent.rewards.embedding.SentenceSimilarity`. A
+FutureBench option ``(1) e1 (2) e2 ...`` is embedded as the normalised mean of its
+events' embeddings, and a past caption as the normalised mean of its sentences': the
+events repeat across options and items, so far fewer texts are encoded (tens of
+thousands of items need only their unique event sentences), and no text is truncated at
+MiniLM's 256 word pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Encoder(Protocol):
+    """Anything with ``encode(texts) -> (len(texts), dim)`` unit-norm vectors (a numpy
+    array or a torch tensor), e.g. `nextevent.rewards.embedding.SentenceSimilarity`."""
+
+    def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+class TextVectors:
+    """Unit-norm vectors of texts, computed once per unique text.
+
+    Args:
+        encoder: an `Encoder`; None loads all-MiniLM-L6-v2 on first use.
+
+    Raises:
+        ModuleNotFoundError: on first use, when the default model's packages are missing.
+    """
+
+    def __init__(self, encoder: Encoder | None = None) -> None:
+        self._encoder = encoder
+        self._vec: dict[str, np.ndarray] = {}
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            from nextevent.rewards.embedding import SentenceSimilarity
+
+            self._encoder = SentenceSimilarity()
+        return self._encoder
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Encode the texts not seen yet (one batched call)."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._vec))
+        if not todo:
+            return
+        out = self.encoder.encode(todo)
+        arr = np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype=np.float32)
+        if arr.shape[0] != len(todo):
+            raise ValueError(f"encoder returned {arr.shape[0]} vectors for {len(todo)} texts")
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        arr = arr / np.where(norms == 0, 1, norms)
+        for text, vec in zip(todo, arr, strict=True):
+            self._vec[text] = vec
+
+    def mean(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised mean vector of ``texts`` (each must have been `add`-ed)."""
+        if len(texts) == 1:
+            return self._vec[texts[0]]
+        v = np.mean([self._vec[t] for t in texts], axis=0)
+        n = float(np.linalg.norm(v))
+        return v / n if n else v
