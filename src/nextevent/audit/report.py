@@ -186,3 +186,19 @@ def score(items: Sequence[AuditItem], predictions: Mapping[str, Mapping[str, str
                             n >= min_items, acc > chance + margin + 1e-12))
     return AuditReport(rows, min_items, {k: dict(v) for k, v in predictions.items()},
                        correct, groups)
+
+
+def group_summary(data: Mapping[str, Any], top: int = 3) -> list[dict[str, Any]]:
+    """Per group of an `AuditReport.to_json` dict (also as read back from JSON): ``group``,
+    ``n``, ``chance``, ``gated``, ``top`` (the ``top`` most accurate rows) and
+    ``failing`` (rows breaking the gate, most accurate first)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in data["rows"]:
+        rows[r["group"]].append(r)
+    out = []
+    for g, info in data["groups"].items():
+        ranked = sorted(rows[g], key=lambda r: (-r["accuracy"], r["baseline"]))
+        out.append({"group": g, "n": info["n"], "chance": info["chance"],
+                    "gated": info["gated"], "top": ranked[:top],
+                    "failing": [r for r in ranked if r["gated"] and r["exceeds"]]})
+    return out

@@ -228,3 +228,6 @@ def export_lmms_eval_cmd(
     except NextEventError as err:
         _fail(err)
     console.print(f"wrote {path}; run: lmms_eval --include_path {out_dir} --tasks {TASK_NAME}")
+
+
+app.command("audit")(__import__("nextevent.audit.cli", fromlist=["*"]).bench_audit)

@@ -221,3 +221,6 @@ def mix(
         console.print(f"[yellow]skipped[/yellow] {reason}")
     if len(result.skipped) > 20:
         console.print(f"[yellow]... and {len(result.skipped) - 20} more skipped[/yellow]")
+
+
+app.command("audit")(__import__("nextevent.audit.cli", fromlist=["*"]).t3_audit)
