@@ -15,40 +15,27 @@ selecting on the very trials it is computed from.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nextevent.bench.evaluate import ROLE
-from nextevent.bench.prompts import question_text
+from nextevent.audit.items import from_bench
+from nextevent.audit.model import PROMPT_VERSION, blind_choices  # noqa: F401 (re-export)
 from nextevent.bench.stats import accuracy_summary
-from nextevent.llm.cache import CallCache
-from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig
 from nextevent.records import BenchItem
-from nextevent.rewards.mcq import LETTERS, extract_choice
-
-PROMPT_VERSION = "futurebench-blind-1"
-
-
-def shuffled(item: BenchItem, rng: random.Random) -> tuple[dict[str, str], dict[str, str]]:
-    """Options in a random order: ``(new letter -> text, new letter -> original letter)``."""
-    order = list(LETTERS)
-    rng.shuffle(order)
-    return ({new: item.qa.Options[old] for new, old in zip(LETTERS, order, strict=True)},  # type: ignore[index]
-            dict(zip(LETTERS, order, strict=True)))
 
 
 async def blind_trials(items: Sequence[BenchItem], config: LLMConfig, *, n: int = 3,
                        seed: int = 0, with_past: bool = False,
                        cache_path: str | Path | None = None) -> dict[str, list[bool]]:
-    """Right/wrong of ``n`` shuffled text-only trials per item.
+    """Right/wrong of ``n`` shuffled text-only trials per item: the shared trial code of
+    the blind audit's model baseline (`nextevent.audit.model.blind_choices`) scored
+    against the key.
 
     Args:
         items: the benchmark.
-        config: the text model as role `ROLE` (`nextevent.bench.evaluate.model_config`).
+        config: the text model as role ``reasoner`` (`nextevent.bench.evaluate.model_config`).
         n: trials per item.
         seed: seed of the option shuffles (trial t of item i uses ``(seed, i.id, t)``).
         with_past: add the past caption (``meta.past_caption``) as text.
@@ -60,26 +47,9 @@ async def blind_trials(items: Sequence[BenchItem], config: LLMConfig, *, n: int 
     Raises:
         ValueError: for ``n < 1``; `LLMCallError` when a call fails for good.
     """
-    if n < 1:
-        raise ValueError(f"n (trials per item) must be >= 1, got {n}")
-    client = LLMClient(config, CallCache(cache_path) if cache_path else None)
-
-    async def trial(item: BenchItem, t: int) -> bool:
-        options, back = shuffled(item, random.Random(f"{seed}:{item.id}:{t}"))
-        past = str(item.meta.get("past_caption", "")) if with_past else None
-        text = question_text(item.qa.Question, options, "direct", past)
-        answer = await client.ask(ROLE, [{"role": "user", "content": text}], lambda a: a,
-                                  stage="bench-blind", prompt_version=PROMPT_VERSION)
-        choice = extract_choice(answer.content, "direct")
-        return choice is not None and back[choice] == item.qa.Answer
-
-    try:
-        results = await asyncio.gather(*(trial(i, t) for i in items for t in range(n)))
-    finally:
-        await client.aclose()
-        if client.cache is not None:
-            client.cache.close()
-    return {item.id: list(results[k * n:(k + 1) * n]) for k, item in enumerate(items)}
+    choices = await blind_choices(from_bench(items), config, n=n, seed=seed,
+                                  with_past=with_past, cache_path=cache_path)
+    return {i.id: [c == i.qa.Answer for c in choices[i.id]] for i in items}
 
 
 async def blind_filter(items: Sequence[BenchItem], config: LLMConfig, *, n: int = 3,
