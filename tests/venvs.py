@@ -1,27 +1,58 @@
 """Cached virtual environments for training engines whose pins differ from ours.
 
-An engine (LLaMA-Factory, TRL) is installed once into ``.cache/venvs/<name>`` (git-ignored)
-and reused while its requirement list is unchanged. The venvs see the system site-packages,
-so torch 2.13.0 CPU, transformers, sentence-transformers and nextevent itself (editable)
-come from the main environment; only what the engine needs beyond that is installed.
+An engine (LLaMA-Factory, TRL, verl, lmms-eval) is installed once into
+``.cache/venvs/<name>`` (git-ignored) and reused while its requirement list is unchanged.
+
+Each venv sees the environment pytest runs in, whether that is a venv or a base Python:
+a ``.pth`` file adds the running interpreter's site-packages *after* the venv's own
+(``site.addsitedir``, so their ``.pth`` files, the editable nextevent install among them,
+apply too). So torch (the CPU build), transformers, sentence-transformers and nextevent
+come from the test environment, nothing is installed twice, and only what the engine pins
+beyond that goes into the venv. A plain ``--system-site-packages`` venv would see the
+*base* interpreter's packages instead, which lack nextevent when pytest runs in a venv.
+A constraint file pins torch to the running version so no engine pulls a CUDA build.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".cache" / "venvs"
 
 
+def parent_site_dirs() -> list[str]:
+    """The running interpreter's site-packages folders (venv or base), in sys.path order."""
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+            *site.getsitepackages()]
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+
+
+def _constraints(venv: Path) -> Path:
+    """A pip constraint file pinning torch to the running version (when installed)."""
+    lines = []
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        lines.append(f"torch=={metadata.version('torch')}")
+    path = venv / "nextevent-constraints.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: float = 900) -> Path:
     """The python of ``.cache/venvs/<name>``, created with ``installs`` if missing or stale.
+
+    The venv is keyed by ``installs`` and by the site-packages it borrows, so running the
+    tests from another environment rebuilds it rather than mixing two.
 
     Args:
         name: the venv folder name.
@@ -35,13 +66,21 @@ def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: floa
     venv = VENVS / name
     python = venv / "bin" / "python"
     stamp = venv / "nextevent-installs.json"
-    wanted = json.dumps([list(i) for i in installs])
+    parents = parent_site_dirs()
+    wanted = json.dumps({"installs": [list(i) for i in installs], "parents": parents})
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], timeout_s)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+    _run([sys.executable, "-m", "venv", str(venv)], timeout_s)
+    own_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own_site) / "_nextevent_parent_env.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in parents) + "\n")
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
+           "PIP_CONSTRAINT": " ".join(filter(None, [os.environ.get("PIP_CONSTRAINT", ""),
+                                                    str(_constraints(venv))]))}
     for args in installs:
         _run([str(python), "-m", "pip", "install", "-q", *args], timeout_s, env)
     stamp.write_text(wanted)

@@ -401,6 +401,7 @@ class LLMClient:
         request.update(cfg.extra_body)
         async with self._slot(role, priority):
             self.usage[role].requests += 1
+            started = time.monotonic()
             try:
                 # The SDK's generic request (documented for endpoints it has no method for)
                 # with the body as built here: it adds the base URL, auth, timeout and
@@ -412,8 +413,9 @@ class LLMClient:
                                          cast_to=_http_response_class()),
                     timeout=cfg.timeout_s)
                 body = response.content
-            except (asyncio.TimeoutError, openai.APITimeoutError):
-                raise _Retry(f"no answer within timeout_s={cfg.timeout_s:g} s") from None
+            except (asyncio.TimeoutError, openai.APITimeoutError) as err:
+                raise _Retry(_lost_answer(err, time.monotonic() - started, cfg.timeout_s)
+                             ) from None
             except openai.APIStatusError as err:
                 status = err.status_code
                 text = self.redact(_error_text(err))
@@ -431,7 +433,8 @@ class LLMClient:
                     f"{role} ({cfg.model} at {cfg.base_url}): HTTP {status}: {text[:300]}",
                     _status_hint(status, role, cfg)) from None
             except openai.APIConnectionError as err:
-                raise _Retry(f"connection failed: {self.redact(str(err))[:200]}") from None
+                raise _Retry(_connection_error(err, time.monotonic() - started,
+                                               self.redact)) from None
             except openai.APIError as err:  # e.g. a body the SDK cannot read
                 raise _Retry(f"bad response: {self.redact(str(err))[:200]}") from None
         try:
@@ -445,6 +448,41 @@ class LLMClient:
             for sdk in clients:
                 await sdk.close()
         self._clients.clear()
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and the chain of exceptions behind it (``__cause__``/``__context__``)."""
+    out: list[BaseException] = []
+    while err is not None and err not in out and len(out) < 20:
+        out.append(err)
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return out
+
+
+def _connection_error(err: BaseException, elapsed_s: float,
+                      redact: Callable[[str], str]) -> str:
+    """What went wrong with a connection, in words: refused (nothing listens), closed by
+    the server (it died or dropped us) after ``elapsed_s`` seconds, or the SDK's text."""
+    chain = _causes(err)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
+            "connection refused" in str(e).lower() or "errno 111" in str(e).lower()
+            for e in chain):
+        return "connection refused (is the server running at that address?)"
+    closed = ("disconnected", "closed", "reset", "broken pipe", "remoteprotocolerror",
+              "incomplete", "eof")
+    if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain) or any(
+            word in f"{type(e).__name__} {e}".lower() for e in chain for word in closed):
+        return (f"connection closed by the server after {elapsed_s:.1f} s without an answer "
+                "(did it crash? check its log)")
+    return f"connection failed after {elapsed_s:.1f} s: {redact(str(err))[:200]}"
+
+
+def _lost_answer(err: BaseException, elapsed_s: float, timeout_s: float) -> str:
+    """A timeout that really waited ``timeout_s``, or, when the transport gave up early
+    (some transports report a dropped connection as a timeout), the connection's fate."""
+    if elapsed_s >= 0.95 * timeout_s:
+        return f"no answer within timeout_s={timeout_s:g} s"
+    return _connection_error(err, elapsed_s, str)
 
 
 def _http_module() -> Any:
