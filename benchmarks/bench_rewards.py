@@ -2,7 +2,7 @@
 
 A GRPO step scores every rollout of the batch: here 512 prompts x 8 generations = 4,096
 responses (``--prompts``, ``--generations``). The texts are real: each prompt is an
-ActivityNet Captions video (``../shared/data/activitynet_captions/val.json``) cut after
+ActivityNet Captions video (``tests/data/annotations/activitynet_val_subset.json``) cut after
 its first half of events; the reference is the rest (``caption_part2``); the eight
 responses mix the true future, a past event, another video's events and truncations,
 half of them in the ``<think>...</think><answer>...</answer>`` format.
@@ -42,7 +42,7 @@ from nextevent.rewards.format import prediction_text
 from nextevent.sources import load_annotations
 
 HERE = Path(__file__).resolve().parent
-ACTIVITYNET = HERE.parent.parent / "shared" / "data" / "activitynet_captions" / "val.json"
+ACTIVITYNET = HERE.parent / "tests" / "data" / "annotations" / "activitynet_val_subset.json"
 TARGET = 500.0  # responses per second, embedding reward (issue 4)
 
 

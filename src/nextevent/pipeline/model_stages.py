@@ -1,7 +1,7 @@
 """Model-backed stages of V1's data construction, as async functions on records.
 
 Steps of Wang et al., "Fostering Video Reasoning via Next-Event Prediction" (arXiv
-2505.22457), Sec. 3 (numbers as in ``../shared/SEEDS.md``):
+2505.22457), Sec. 3 (summarised in ``docs/research.md``):
 
 ====== ========== ========== =========================================================
 step   stage      role       does
