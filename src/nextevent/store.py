@@ -6,6 +6,8 @@ Layout of ``RUN_DIR``::
     failures.jsonl  one Failure per line, append-only, never the same key twice
     state.sqlite    status per work item (``<video_id>#<split>`` or ``<video_id>``)
     clips/          cut segments, written under a temporary name and renamed when whole
+    build_options.json  the options of the first build (`nextevent build` compares a
+                    rerun's options with them; see `read_build_options`)
 
 ``records.jsonl`` is the source of truth. A record line is written before the state row
 says ``done``; if the process dies between the two, opening the store again reads the
@@ -18,14 +20,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from nextevent.records import Failure, NEPRecord
 
 Status = Literal["done", "failed", "skipped"]
+
+# The names of the run directory (module docstring). Model builds add usage.jsonl (written
+# by nextevent.pipeline.model_runner) and llm_cache.sqlite (a cache, kept by `clear_run`).
+RECORDS_NAME = "records.jsonl"
+FAILURES_NAME = "failures.jsonl"
+STATE_NAME = "state.sqlite"
+CLIPS_NAME = "clips"
+BUILD_OPTIONS_NAME = "build_options.json"
+USAGE_NAME = "usage.jsonl"
 
 
 class RunStore:
@@ -43,10 +57,10 @@ class RunStore:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise NotADirectoryError(f"run directory {self.run_dir} is a file; pass a folder")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.records_path = self.run_dir / "records.jsonl"
-        self.failures_path = self.run_dir / "failures.jsonl"
-        self.clips_dir = self.run_dir / "clips"
-        self._db = sqlite3.connect(self.run_dir / "state.sqlite")
+        self.records_path = self.run_dir / RECORDS_NAME
+        self.failures_path = self.run_dir / FAILURES_NAME
+        self.clips_dir = self.run_dir / CLIPS_NAME
+        self._db = sqlite3.connect(self.run_dir / STATE_NAME)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS state (item TEXT PRIMARY KEY, status TEXT NOT NULL,"
             " stage TEXT, detail TEXT)"
@@ -192,3 +206,90 @@ def safe_name(text: str) -> str:
     cleaned = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip(".")
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     return f"{cleaned[:80]}-{digest}"
+
+
+def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
+    """The build options stored in ``run_dir`` by its first build, or None when the run
+    has none (a new folder, or a run written before options were stored).
+
+    Raises:
+        ValueError: when the file is not a JSON object (edited by hand).
+    """
+    path = Path(run_dir) / BUILD_OPTIONS_NAME
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def write_build_options(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
+    """Store ``options`` (name -> JSON value) in ``run_dir`` atomically; returns the file."""
+    path = Path(run_dir) / BUILD_OPTIONS_NAME
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n",
+                       encoding="utf-8")
+    return path
+
+
+def changed_options(stored: Mapping[str, Any], given: Mapping[str, Any]
+                    ) -> list[tuple[str, Any, Any]]:
+    """``(name, stored value, given value)`` for each option named in both whose value
+    differs, in the order of ``given``. An option only one side names (added by a newer
+    version) is not a change."""
+    return [(k, stored[k], v) for k, v in given.items() if k in stored and stored[k] != v]
+
+
+def clear_run(run_dir: str | Path) -> list[Path]:
+    """Delete what a build wrote into ``run_dir`` so it can start over: records, failures,
+    state (with its SQLite side files), clips, build options and model usage. Other files
+    (a report, the model call cache, anything the user put there) stay.
+
+    Returns:
+        The paths removed.
+    """
+    run_dir = Path(run_dir)
+    removed = []
+    for name in (RECORDS_NAME, FAILURES_NAME, STATE_NAME, f"{STATE_NAME}-journal",
+                 f"{STATE_NAME}-wal", f"{STATE_NAME}-shm", BUILD_OPTIONS_NAME, USAGE_NAME):
+        path = run_dir / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    clips = run_dir / CLIPS_NAME
+    if clips.is_dir():
+        shutil.rmtree(clips)
+        removed.append(clips)
+    return removed
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A new empty temporary file beside ``path`` for the block to write; renamed onto
+    ``path`` when the block ends without error, deleted when it raises, so a killed writer
+    never leaves a half-written ``path``.
+
+    The file is created with mode ``0o666`` minus the process umask (0644 under the usual
+    umask 022), like any file ``open(path, "w")`` creates; ``tempfile.mkstemp`` would give
+    0600. Every atomic writer of nextevent goes through here
+    (`nextevent.export.base.atomic_writer`, Parquet files, the build options).
+
+    Raises:
+        OSError: when the folder cannot be created or written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nextevent.records import Failure, NEPRecord, NextEventError
+from nextevent.store import atomic_path
 
 #: Placeholders that multimodal trainers count and match against the media lists; a text
 #: field holding one would break that count (LLaMA-Factory's mm_plugin checks it).
@@ -127,18 +127,12 @@ def export_failure(error: NextEventError, target: str, record_id: str) -> Failur
 @contextmanager
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` when the block ends
-    without error, so a killed export never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    without error, so a killed export never leaves a half-written file. The file gets the
+    usual permissions (0644 under umask 022; see `nextevent.store.atomic_path`)."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 class JsonListWriter:

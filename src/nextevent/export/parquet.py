@@ -10,13 +10,12 @@ stored as the schema's ``huggingface`` metadata, the way ``datasets`` itself wri
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nextevent.records import NextEventError
+from nextevent.store import atomic_path
 
 
 def _pyarrow() -> Any:
@@ -53,15 +52,8 @@ def write_parquet(path: Path, rows: Sequence[dict[str, Any]], schema: Any,
         schema = schema.with_metadata(meta)
     table = pa.Table.from_pylist(list(rows), schema=schema)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pa.parquet.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        pa.parquet.write_table(table, str(tmp))
     return path.resolve()
 
 
