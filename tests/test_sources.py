@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import unicodedata
 from collections import Counter
 from itertools import pairwise
@@ -56,10 +57,15 @@ def assert_accounted(result: ImportResult) -> None:
     assert s["events"] == sum(len(a.events) for a in result.annotations)
     assert s["events_in"] == s["events"] + s["duplicates"] + dropped
     assert s["videos"] == len(result.annotations)
-    assert len(result.failures) == dropped + s["malformed"] + s["videos_failed"]
+    dropped_lines = [f for f in result.failures if f.stage == "import"]
+    assert len(dropped_lines) == dropped + s["malformed"] + s["videos_failed"]
+    clip_lines = [f for f in result.failures if f.stage == "events"]  # one per video
+    assert sum(int(re.search(r"clipped (\d+) event", f.error)[1]) for f in clip_lines) \
+        == s["clipped"]
+    assert len(dropped_lines) + len(clip_lines) == len(result.failures)
     assert len({f.key for f in result.failures}) == len(result.failures)
     for failure in result.failures:
-        assert failure.stage == "import" and failure.hint
+        assert failure.hint
 
 
 # ---------------------------------------------------------------- ActivityNet Captions
@@ -92,7 +98,8 @@ def test_activitynet_sorted_non_overlapping_stripped(anet: ImportResult,
     assert_clean(anet)
     sentences = [s for v in anet_raw.values() for s in v["sentences"]]
     # README counts sentences with spaces at either end; some only have doubled inner spaces.
-    assert sum(s != s.strip() for s in sentences) == 2506  # tests/data/annotations/README.md (subset)
+    # the count is in tests/data/annotations/README.md (subset)
+    assert sum(s != s.strip() for s in sentences) == 2506
     assert anet.stats["stripped"] == sum(s != norm(s) for s in sentences)
     reordered = sum(v["timestamps"] != sorted(v["timestamps"]) for v in anet_raw.values())
     assert anet.stats["sorted"] == reordered
@@ -275,8 +282,11 @@ def test_youcook2_fixture() -> None:
     assert ann.events[1].text == "lay cheese between the unbuttered sides"
     assert result.stats["clipped"] == 1 and result.stats["sorted"] == 1
     assert result.stats["overlaps_trimmed"] == 1 and result.stats["stripped"] == 2
-    (failure,) = result.failures
+    (failure,) = [f for f in result.failures if f.stage == "import"]
+    (clip,) = [f for f in result.failures if f.stage == "events"]
     assert failure.input == "Qw7eRt5yUi0" and "test split" in failure.error
+    assert clip.stage == "events" and "'" + ann.events[3].text[:40] + "' ending 190.00s" \
+        in clip.error
     assert_clean(result)
     assert_accounted(result)
 
@@ -435,6 +445,7 @@ def test_clean_events_rule() -> None:
         "events_in": 8, "stripped": 1, "empty_text": 1, "invalid_times": 0, "rejected": 1,
         "clipped": 1, "end_snapped": 0, "duplicates": 1, "sorted": 1,
         "overlaps_trimmed": 1, "overlap_dropped": 1}
+    *failures, clip = failures
     assert len(failures) == 3
     for failure in failures:
         assert failure.input == "vid1" and failure.stage == "import" and failure.hint
@@ -443,6 +454,8 @@ def test_clean_events_rule() -> None:
     assert "event 7 of 8 ('too late') starts at 30.000 s" in failures[1].error
     assert "event 8 of 8 ('shorter, same start')" in failures[2].error
     assert len({f.key for f in failures}) == 3
+    assert clip.input == "vid1" and clip.stage == "events"
+    assert "clipped 1 event(s) to the end: 'last' ending 99.00s" in clip.error
 
 
 @pytest.mark.parametrize(("start", "end", "why"), [
@@ -492,7 +505,7 @@ def test_clean_events_invariants_on_random_input() -> None:
             assert all(e.end_s <= duration for e in events)
         dropped = stats.empty_text + stats.rejected + stats.overlap_dropped
         assert len(raw) == len(events) + stats.duplicates + dropped == stats.events_in
-        assert len(failures) == dropped
+        assert len(failures) == dropped + (stats.clipped > 0)  # + one line naming the clipped
         assert all(isinstance(e, Event) and e.text == norm(e.text) for e in events)
 
 

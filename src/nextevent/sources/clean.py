@@ -18,7 +18,10 @@ event into the past segment. In this order:
    the duration is dropped with a `Failure` (``rejected``). An end after the duration is
    clipped to the duration: by more than `TOLERANCE_S` it counts as ``clipped``, by less
    (float noise such as ``95.04`` for a duration of ``95.03999999999999``) as
-   ``end_snapped``.
+   ``end_snapped``. The clipped events of a video are named in one `Failure` line of
+   stage ``events`` with the hint of the build's own clipping to the probed duration
+   (`nextevent.pipeline.stages.fit_events`), so both read alike in ``failures.jsonl``;
+   the events are kept.
 4. **Duplicates**: an event with the same cleaned text as an earlier kept event and
    both times within `TOLERANCE_S` (1 ms) of it is dropped silently (``duplicates``;
    TACoS lists each moment once per annotator).
@@ -45,6 +48,10 @@ from nextevent.records import Event, Failure
 
 TOLERANCE_S = 0.001
 """Times closer than this (seconds) are the same time: duplicates, clipping, zero length."""
+
+CLIP_HINT = "check that the annotation belongs to this file and uses seconds"
+"""Hint of an event clipped to the video's end; the same words as the build's clipping to
+the probed duration (`nextevent.pipeline.stages.fit_events`)."""
 
 
 @dataclass
@@ -88,6 +95,23 @@ def event_failure(input_name: str, video_id: str, label: str, text: Any, error: 
                    hint=hint, key=f"import:{input_name}:{video_id}:{label}")
 
 
+def clipped_failure(input_name: str, video_id: str, duration_s: float,
+                    clipped: Sequence[str]) -> Failure:
+    """The one `Failure` (stage ``events``) naming the events of a video whose ends were
+    clipped to its annotated duration (seconds); worded like the build's clipping to the
+    probed duration, with the same hint (`CLIP_HINT`).
+
+    Args:
+        clipped: one ``'<text>' ending <end>s`` per clipped event.
+    """
+    return Failure(
+        input=video_id, stage="events",
+        error=f"{input_name}: video {video_id} lasts {duration_s:.2f}s (its annotated "
+        f"duration) but its annotation goes beyond: clipped {len(clipped)} event(s) to the "
+        "end: " + ", ".join(clipped),
+        hint=CLIP_HINT, key=f"events:import:{input_name}:{video_id}")
+
+
 def clean_events(
     raw: Sequence[tuple[float | None, float | None, str]],
     duration_s: float | None,
@@ -114,8 +138,9 @@ def clean_events(
 
     Returns:
         The cleaned events (sorted, non-overlapping) and one `Failure` (stage
-        ``import``) per event dropped for a reason other than being a duplicate.
-        Nothing is raised for bad events.
+        ``import``) per event dropped for a reason other than being a duplicate, then,
+        when events were clipped to the duration, one `Failure` (stage ``events``,
+        `clipped_failure`) naming them. Nothing is raised for bad events.
 
     Raises:
         ValueError: when ``labels`` is given with another length than ``raw`` (a bug in
@@ -134,6 +159,7 @@ def clean_events(
 
     # Steps 1-3: text, times, duration.
     kept: list[_Item] = []
+    clipped: list[str] = []
     for i, (start, end, text) in enumerate(raw):
         stats.events_in += 1
         if not isinstance(text, str) or not text.split():
@@ -164,6 +190,7 @@ def clean_events(
             if e > duration_s:
                 if e - duration_s > TOLERANCE_S:
                     stats.clipped += 1
+                    clipped.append(f"'{cleaned[:40]}' ending {e:.2f}s")
                 else:
                     stats.end_snapped += 1
                 e = duration_s
@@ -179,6 +206,11 @@ def clean_events(
             else:
                 timed.append(it)
         kept = timed
+    if clipped:
+        assert duration_s is not None
+        clip_line = [clipped_failure(input_name, vid, duration_s, clipped)]
+    else:
+        clip_line = []
 
     # Step 4: duplicates.
     unique: list[_Item] = []
@@ -192,7 +224,7 @@ def clean_events(
         unique.append(it)
 
     if not unique or unique[0].start is None:
-        return [Event(text=it.text) for it in unique], failures
+        return [Event(text=it.text) for it in unique], failures + clip_line
 
     # Step 5: order.
     ordered = sorted(unique, key=lambda it: (it.start, it.end))
@@ -220,7 +252,7 @@ def clean_events(
                 stats.overlaps_trimmed += 1
                 end = nxt.start
         events.append(Event(start_s=it.start, end_s=end, text=it.text))
-    return events, failures
+    return events, failures + clip_line
 
 
 @dataclass
