@@ -444,5 +444,5 @@ def test_import_v1_rejects_a_file_that_is_not_a_list(tmp_path: Path):
     src.write_text('{"video_path": "x.mp4"}')
     with pytest.raises(NextEventError, match="not a list"):
         import_v1(src)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(NextEventError, match="does not exist"):
         import_v1(tmp_path / "missing.json")

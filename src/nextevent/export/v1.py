@@ -360,11 +360,23 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
         outside ``2..len(events)``, or a split time of 0.
 
     Raises:
-        FileNotFoundError: when ``path`` does not exist.
-        NextEventError: (stage ``import``) when the file is not JSON or not a list.
+        NextEventError: (stage ``import``) when the file does not exist, cannot be read,
+            is not JSON or not a list.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise NextEventError(
+            "import", f"{path} " + ("is a folder, not a file" if path.is_dir() else
+                                    "does not exist"),
+            "pass the path of V1-33K's next_event_prediction.json (a JSON list of entries)",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise NextEventError(
+            "import", f"{path} cannot be read as UTF-8 text: {err}",
+            "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
