@@ -213,7 +213,8 @@ def test_annotated_records_get_steps_6_to_8_through_the_cli(sample_dir: Path,
         again = CliRunner().invoke(app, [
             "build", "--videos", str(sample_dir), "--annotations",
             str(ROOT / "examples" / "sample_events.jsonl"), "--out", str(run),
-            "--llm-config", str(cfg), "--workers", "1", "--no-progress"])
+            "--llm-config", str(cfg), "--splits-per-video", "2", "--workers", "1",
+            "--no-progress"])
         assert again.exit_code == 0, again.output
         assert len(server.calls) == calls  # finished videos are skipped
     records = list(read_records(run / "records.jsonl"))

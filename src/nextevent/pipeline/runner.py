@@ -7,19 +7,27 @@ and a kill at any moment leaves a store that `RunStore` can reopen and resume.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nextevent.pipeline.stages import BuildConfig, VideoResult, VideoTask, process_video
 from nextevent.records import Failure, NextEventError, VideoAnnotation
 from nextevent.sources.resolve import VideoIndex
-from nextevent.store import RunStore
+from nextevent.store import (
+    RunStore,
+    changed_options,
+    clear_run,
+    read_build_options,
+    write_build_options,
+)
 
 
 @dataclass
@@ -50,6 +58,61 @@ class BuildSummary:
     past_s: float = 0.0
     future_s: float = 0.0
     media_s: float = 0.0
+
+
+def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = False) -> bool:
+    """Check a build's options against those the run directory's first build stored, and
+    store them, before anything else is written.
+
+    A run directory holds the output of one set of options: a rerun with the same options
+    resumes it (finished videos are skipped), while records cut with other options mixed
+    into the same ``records.jsonl`` would silently disagree. A run without stored options
+    (new, or written before options were stored) takes ``options`` as its own.
+
+    Args:
+        run_dir: the run directory (created by the caller).
+        options: CLI option name (without ``--``) -> JSON value, for every option that
+            decides what the build writes (annotations, format, cut mode, planner
+            settings, shot detection, seed); not those that only decide how fast.
+        force: when the options differ, start the run over (`nextevent.store.clear_run`
+            deletes its records, failures, state, clips and model usage) instead of
+            stopping.
+
+    Returns:
+        True when the run was started over.
+
+    Raises:
+        NextEventError: stage ``options``, naming each option that differs (stored and
+            given value), when ``force`` is False; or when the stored file is unreadable.
+    """
+    try:
+        stored = read_build_options(run_dir)
+    except ValueError as err:  # json.JSONDecodeError is a ValueError
+        raise NextEventError(
+            "options", f"the stored build options of {run_dir} cannot be read: {err}",
+            "pass --force to start the run over, or pick a new --out") from None
+    changes = changed_options(stored, options) if stored is not None else []
+    if changes and not force:
+        listed = "; ".join(f"{_as_option(name, old)} before, {_as_option(name, new)} now"
+                           for name, old, new in changes)
+        raise NextEventError(
+            "options", f"run directory {run_dir} was built with other options: {listed}",
+            "rerun with the earlier options to resume this run, pass --force to start it "
+            "over (deletes its records, failures, state and clips), or pick a new --out")
+    if changes:
+        clear_run(run_dir)
+        stored = None
+    write_build_options(run_dir, {**(stored or {}), **options})
+    return bool(changes)
+
+
+def _as_option(name: str, value: Any) -> str:
+    """How an option value is typed on the command line: ``--cut fast``, ``--no-shots``."""
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    if value is None:
+        return f"no --{name}"
+    return f"--{name} {value if isinstance(value, str) else json.dumps(value)}"
 
 
 def _progress(enabled: bool) -> Progress:

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from nextevent.cli_errors import console, styled
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
-
-console = Console()
 
 
 def report(
@@ -20,7 +18,10 @@ def report(
         help="Folder for index.html, plots/ and sheets/ (created).")],
     bench: Annotated[Path | None, typer.Option(
         help="FutureBench JSONL (`nextevent bench build`): adds hop counts and "
-        "answer-letter balance.")] = None,
+        "answer-letter balance and its blind audit.")] = None,
+    t3: Annotated[Path | None, typer.Option(
+        "--t3", help="Video-T3 JSONL (`nextevent t3 synth`): adds the blind audit of its "
+        "multiple-choice items.")] = None,
     eval: Annotated[Path | None, typer.Option(
         "--eval", help="Eval summary JSON (`nextevent bench eval`): adds accuracy per "
         "question type with 95% CIs.")] = None,
@@ -45,14 +46,14 @@ def report(
     from nextevent.report.build import build_report
 
     try:
-        result = build_report(run_dir, out, bench_path=bench, eval_path=eval,
+        result = build_report(run_dir, out, bench_path=bench, eval_path=eval, t3_path=t3,
                               samples=samples, seed=seed, frames_per_side=frames)
     except NextEventError as err:
         _fail(err)
     console.print(f"report:  {result.html}\n         {result.records} records, "
                   f"{len(result.plots)} plots, {len(result.sheets)} contact sheets")
     for record_id, error in result.sheet_errors.items():
-        console.print(f"[yellow]no contact sheet[/yellow] for {record_id}: {error}")
+        console.print(styled(("no contact sheet", "yellow"), f" for {record_id}: {error}"))
     if screenshot is None:
         return
     from nextevent.report.browser import check_page
@@ -64,6 +65,6 @@ def report(
     console.print(f"screenshot: {screenshot} (page {check.size[0]}x{check.size[1]} px; "
                   f"{len(check.images)} images, {len(check.videos)} videos)")
     for problem in check.problems:
-        console.print(f"[red]{problem}[/red]")
+        console.print(styled((problem, "red")))
     if check.problems:
         raise typer.Exit(1)
