@@ -23,9 +23,10 @@ say() { echo "== $*"; }
 # 1. chromium
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   say "installing Debian's chromium (report browser test)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >/dev/null
-  $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  LOCK="-o DPkg::Lock::Timeout=600"  # wait for another apt run instead of failing
+  $SUDO apt-get $LOCK update -qq >/dev/null
+  $SUDO apt-get $LOCK install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
 # 2. torch, CPU build
@@ -34,9 +35,10 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   # A CPU wheel the local pip configuration finds without an index (find-links), then its
   # dependencies from the usual index; else PyTorch's CPU index, which has both.
   if "$PY" -m pip install -q --no-deps --no-index "torch==$TORCH_VERSION" 2>/dev/null \
-      && "$PY" -c "import torch, sys; sys.exit('+cu' in torch.__version__)" 2>/dev/null; then
-    "$PY" -m pip install -q "torch==$TORCH_VERSION"
+      && "$PY" -m pip show torch 2>/dev/null | grep -q "^Version: .*+cpu"; then
+    "$PY" -m pip install -q "torch==$TORCH_VERSION"  # its dependencies
   else
+    "$PY" -m pip uninstall -q -y torch 2>/dev/null || true
     "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX"
   fi
 fi
