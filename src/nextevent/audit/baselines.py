@@ -125,15 +125,15 @@ def _length_words(f: Features) -> list[Score]:
 
 def _centrality_words(f: Features) -> list[Score]:
     n = len(f.texts)
-    return [sum(jaccard(f.words[i], f.words[j]) for j in range(n) if j != i) / (n - 1)
+    return [sum(sorted(jaccard(f.words[i], f.words[j]) for j in range(n) if j != i)) / (n - 1)
             for i in range(n)]
 
 
 def _centrality_minilm(f: Features) -> list[Score]:
     v = f.option_vectors
-    sims = v @ v.T
     n = len(f.texts)
-    return [float((sims[i].sum() - sims[i, i]) / (n - 1)) for i in range(n)]
+    sims = [[float(np.dot(v[i], v[j])) for j in range(n)] for i in range(n)]
+    return [sum(sorted(sims[i][j] for j in range(n) if j != i)) / (n - 1) for i in range(n)]
 
 
 def _agreement(seqs: list[tuple[str, ...]]) -> list[float]:
@@ -207,7 +207,7 @@ def _cosine(f: Features, text: str | None, split: bool = False) -> list[Score] |
     if not text or not text.strip():
         return None
     ref = f.text_vector(text, split)
-    return [float(x) for x in f.option_vectors @ ref]
+    return [float(np.dot(v, ref)) for v in f.option_vectors]
 
 
 @dataclass(frozen=True)

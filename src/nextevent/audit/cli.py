@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
@@ -38,7 +39,7 @@ def print_table(data: dict[str, Any], title: str, out: Console = console) -> Non
     """Print the per-group audit table of ``AuditReport.to_json()`` output."""
     from nextevent.audit.report import group_summary
 
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for col in ("group", "n", "chance %", "best baselines (acc %, 95% CI)", "failing",
                 "verdict"):
         table.add_column(col)
@@ -48,10 +49,10 @@ def print_table(data: dict[str, Any], title: str, out: Console = console) -> Non
                          for r in g["top"])
         failing = ", ".join(f"{r['baseline']} {100 * r['accuracy']:.1f}"
                             for r in g["failing"]) or "-"
-        verdict = ("[red]FAIL[/red]" if g["failing"] else "pass") if g["gated"] else \
-            f"not gated (< {data['min_items']})"
-        table.add_row(g["group"], str(g["n"]), f"{100 * g['chance']:.1f}", best, failing,
-                      verdict)
+        verdict = ((Text("FAIL", "red") if g["failing"] else Text("pass")) if g["gated"]
+                   else Text(f"not gated (< {data['min_items']})"))
+        table.add_row(Text(g["group"]), str(g["n"]), f"{100 * g['chance']:.1f}", Text(best),
+                      Text(failing), verdict)
     out.print(table)
 
 
@@ -90,10 +91,11 @@ def _run(items: list[Any], source: Path, kind: str, out: Path | None, base_url: 
     print_table(data, f"blind audit of {source.name} ({len(items)} items)")
     failing = report.failing()
     if failing:
-        console.print(f"[red]gate failed[/red]: {len(failing)} (baseline, group) rows above "
-                      f"chance + margin; table in {out}", soft_wrap=True)
+        console.print(Text.assemble(("gate failed", "red"), f": {len(failing)} (baseline, "
+                                    f"group) rows above chance + margin; table in {out}"),
+                      soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"gate passed; table in {out}", soft_wrap=True)
+    console.print(Text(f"gate passed; table in {out}"), soft_wrap=True)
 
 
 def bench_audit(

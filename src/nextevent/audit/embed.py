@@ -52,7 +52,7 @@ class TextVectors:
         if not todo:
             return
         out = self.encoder.encode(todo)
-        arr = np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype=np.float32)
+        arr = np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype=np.float64)
         if arr.shape[0] != len(todo):
             raise ValueError(f"encoder returned {arr.shape[0]} vectors for {len(todo)} texts")
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
@@ -61,9 +61,10 @@ class TextVectors:
             self._vec[text] = vec
 
     def mean(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised mean vector of ``texts`` (each must have been `add`-ed)."""
+        """Normalised mean vector of ``texts`` (each must have been `add`-ed), float64,
+        summed in sorted text order so the same texts in any order give the same bits."""
         if len(texts) == 1:
             return self._vec[texts[0]]
-        v = np.mean([self._vec[t] for t in texts], axis=0)
+        v = np.mean([self._vec[t] for t in sorted(texts)], axis=0)
         n = float(np.linalg.norm(v))
         return v / n if n else v
