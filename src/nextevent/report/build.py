@@ -10,13 +10,24 @@ import importlib.util
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nextevent.records import BenchItem, NEPRecord, NextEventError
 from nextevent.report import plots as P
 from nextevent.report.contact_sheet import write_contact_sheet
-from nextevent.report.html import SheetEntry, render_page
-from nextevent.report.summary import EvalSummary, RunData, load_bench, load_eval, load_run
+from nextevent.report.html import AuditTable, SheetEntry, render_page
+from nextevent.report.summary import (
+    EvalSummary,
+    RunData,
+    load_bench,
+    load_eval,
+    load_run,
+    load_t3,
+)
 from nextevent.store import safe_name
+
+if TYPE_CHECKING:
+    from nextevent.t3.items import T3Item
 
 PLOT_DIR = "plots"
 SHEET_DIR = "sheets"
@@ -71,17 +82,46 @@ def _make_plots(run: RunData, bench: list[BenchItem] | None, eval_summary: EvalS
     }
 
 
+def audit_tables(bench: list[BenchItem] | None, bench_name: str, t3: list[T3Item] | None,
+                 t3_name: str) -> list[AuditTable]:
+    """Blind audits (`nextevent.audit.audit`, every baseline, default gate) of the
+    benchmark and of the T3 file's multiple-choice items, when given.
+
+    Raises:
+        NextEventError: stage ``report`` when the MiniLM model cannot be loaded.
+    """
+    from nextevent.audit import TextVectors, audit, from_bench, from_t3
+
+    vectors = TextVectors()  # one cache for both files
+    out = []
+    try:
+        if bench is not None:
+            out.append(AuditTable(f"FutureBench {bench_name}",
+                                  audit(from_bench(bench), vectors=vectors).to_json()))
+        if t3 is not None:
+            items = from_t3(t3)
+            title = f"Video-T3 {t3_name} ({len(items)} multiple-choice items)"
+            out.append(AuditTable(title, audit(items, vectors=vectors).to_json()))
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        raise NextEventError("report", f"the blind audit needs MiniLM: {err}",
+                             "pip install 'nextevent[rewards]'") from err
+    return out
+
+
 def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None,
-                 eval_path: Path | None = None, samples: int = 6, seed: int = 0,
-                 frames_per_side: int = 4) -> ReportResult:
+                 eval_path: Path | None = None, t3_path: Path | None = None,
+                 samples: int = 6, seed: int = 0, frames_per_side: int = 4) -> ReportResult:
     """Write the HTML report of a run directory into ``out_dir``.
 
     Args:
         run_dir: a run directory (``records.jsonl``, optional ``failures.jsonl``,
             ``state.sqlite``, ``usage.jsonl``, ``clips/``).
         out_dir: folder for ``index.html``, ``plots/`` and ``sheets/`` (created).
-        bench_path: a FutureBench JSONL, for hop counts and answer-letter balance.
+        bench_path: a FutureBench JSONL, for hop counts, answer-letter balance and the
+            blind audit.
         eval_path: an eval summary JSON (see `nextevent.report.summary`).
+        t3_path: a Video-T3 JSONL (`nextevent t3 synth`), for the blind audit of its
+            multiple-choice items.
         samples: records with clips to draw contact sheets for.
         seed: seed of the choice of those records.
         frames_per_side: frames per contact sheet from each of the past and the future.
@@ -90,9 +130,9 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
         The files written and the sheets that could not be drawn.
 
     Raises:
-        NextEventError: stage ``report`` when the run directory, the benchmark or the
-            eval summary cannot be read, ``out_dir`` is a file, or matplotlib or Pillow
-            is not installed.
+        NextEventError: stage ``report`` when the run directory, the benchmark, the T3
+            file or the eval summary cannot be read, ``out_dir`` is a file, or matplotlib,
+            Pillow or (for an audit) MiniLM is not installed.
     """
     for module in ("matplotlib", "PIL"):
         if importlib.util.find_spec(module) is None:
@@ -104,6 +144,9 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
     run = load_run(run_dir)
     bench = load_bench(bench_path) if bench_path is not None else None
     eval_summary = load_eval(eval_path) if eval_path is not None else None
+    t3 = load_t3(t3_path) if t3_path is not None else None
+    audits = audit_tables(bench, bench_path.name if bench_path else "", t3,
+                          t3_path.name if t3_path else "")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     plots = _make_plots(run, bench, eval_summary, out_dir / PLOT_DIR)
@@ -127,6 +170,7 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
             side: f"{SHEET_DIR}/{path.name}" for side, path in sheet.posters.items()}))
     total = sum(1 for r in run.records if r.past is not None and r.future is not None)
     page = render_page(run, out_dir, plots=plots, plot_dir=PLOT_DIR, sheets=entries,
-                       sheet_total=total, bench=bench, eval_summary=eval_summary)
+                       sheet_total=total, bench=bench, eval_summary=eval_summary,
+                       audits=audits)
     result.html.write_text(page, encoding="utf-8")
     return result

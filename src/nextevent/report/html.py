@@ -2,7 +2,7 @@
 
 Every link is relative (plots and contact sheets beside the page, clips in the run
 directory), so the page opens from disk and works offline. Sections, by ``id``:
-``summary``, ``counts``, ``failures``, ``distributions``, ``usage``, ``eval``,
+``summary``, ``counts``, ``failures``, ``distributions``, ``usage``, ``eval``, ``audit``,
 ``contact-sheets``.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from nextevent import __version__
+from nextevent.audit.report import group_summary
 from nextevent.records import BenchItem, Event, NEPRecord
 from nextevent.report.plots import Plot
 from nextevent.report.summary import EvalSummary, RunData, group_failures
@@ -27,6 +28,7 @@ SECTIONS = (
     ("distributions", "Distributions"),
     ("usage", "Model usage"),
     ("eval", "Evaluation"),
+    ("audit", "Blind audit"),
     ("contact-sheets", "Contact sheets"),
 )
 """Section ids and headings, in page order (after the ``summary`` header)."""
@@ -92,6 +94,7 @@ details { margin-top: 6px; font-size: 13px; }
 details ol { margin: 4px 0; }
 details .cut { color: var(--cut); font-weight: 600; font-size: 12px; margin: 2px 0 2px 8px;
   border-top: 2px solid var(--cut); padding-top: 2px; width: 60%; }
+.fail { color: var(--cut); font-weight: 600; } .pass { color: #2b8a3e; font-weight: 600; }
 ol.past li::marker { color: var(--past); } ol.future li::marker { color: var(--future); }
 """
 
@@ -144,7 +147,8 @@ def _hours(seconds: float) -> str:
 
 
 def render_summary(run: RunData, bench: list[BenchItem] | None,
-                   eval_summary: EvalSummary | None) -> str:
+                   eval_summary: EvalSummary | None,
+                   audits: list[AuditTable] | None = None) -> str:
     """The page header: run path, time, and headline numbers as cards."""
     records = run.records
     past_s = sum(r.past.duration_s for r in records if r.past)
@@ -159,6 +163,9 @@ def render_summary(run: RunData, bench: list[BenchItem] | None,
         cards.append(("bench items", str(len(bench))))
     if eval_summary is not None:
         cards.append(("accuracy", f"{100 * eval_summary.overall.accuracy:.1f}%"))
+    if audits:
+        cards.append(("blind audit", "passed" if all(a.data["passed"] for a in audits)
+                      else "FAILED"))
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     card_html = "".join(f'<div class="card"><div class="v">{escape(v)}</div>'
                         f'<div class="k">{escape(k)}</div></div>' for k, v in cards)
@@ -262,6 +269,83 @@ def render_eval(summary: EvalSummary | None, plot: Plot | None, plot_dir: str) -
                     "Chance is 25% (four options).</p></div>" f"{fig}</div>")
 
 
+@dataclass
+class AuditTable:
+    """One audited item file on the page.
+
+    Attributes:
+        title: what was audited (``FutureBench bench.jsonl``).
+        data: `nextevent.audit.AuditReport.to_json` output.
+    """
+
+    title: str
+    data: dict
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _audit_block(table: AuditTable) -> str:
+    data = table.data
+    groups = group_summary(data, top=1)
+    verdict = ('<span class="pass">passed</span>' if data["passed"]
+               else '<span class="fail">FAILED</span>')
+    head = f"<h3>{escape(table.title)}: {verdict}</h3>"
+    numeric_cols = {1, 2, 4, 5}
+    rows = []
+    for g in groups:
+        best = g["top"][0] if g["top"] else None
+        if not g["gated"]:
+            state = f"not gated (&lt; {data['min_items']} items)"
+        elif g["failing"]:
+            state = '<span class="fail">fail</span>'
+        else:
+            state = '<span class="pass">pass</span>'
+        failing = ", ".join(f"{r['baseline']} {_pct(r['accuracy'])}" for r in g["failing"])
+        cells = [escape(g["group"]), str(g["n"]), _pct(g["chance"]),
+                 escape(best["baseline"]) if best else "-",
+                 _pct(best["accuracy"]) if best else "-",
+                 f"{_pct(best['ci_low'])} – {_pct(best['ci_high'])}" if best else "-",
+                 escape(failing) or "-", state]
+        rows.append("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric_cols else
+                                     f"<td>{c}</td>" for i, c in enumerate(cells)) + "</tr>")
+    headers = ["group", "items", "chance", "best baseline", "accuracy", "95% CI (Wilson)",
+               "above chance + margin", "gate"]
+    thead = "".join(f'<th class="n">{h}</th>' if i in numeric_cols else f"<th>{h}</th>"
+                    for i, h in enumerate(headers))
+    summary = (f"<table><thead><tr>{thead}</tr></thead><tbody>{''.join(rows)}</tbody>"
+               "</table>")
+    details = []
+    for g in group_summary(data, top=len(data["rows"])):
+        detail_rows = [[r["baseline"], r["family"], r["answered"], _pct(r["accuracy"]),
+                        f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}",
+                        _pct(r["chance"] + r["margin"]),
+                        ("fail" if r["gated"] and r["exceeds"] else
+                         "above (not gated)" if r["exceeds"] else "ok")] for r in g["top"]]
+        details.append(f"<details><summary>{escape(g['group'])}: every baseline "
+                       f"({len(detail_rows)})</summary>"
+                       + _table(["baseline", "family", "answered", "accuracy", "95% CI",
+                                 "limit", "verdict"], detail_rows, {2, 3, 4, 5})
+                       + "</details>")
+    return head + summary + "".join(details)
+
+
+def render_audit(audits: list[AuditTable] | None) -> str:
+    """The blind audit per item file (`nextevent.audit`): per group the best baseline
+    with its Wilson 95% CI, the baselines above chance + margin, the gate verdict; every
+    baseline row in a folded list."""
+    if not audits:
+        return _section("audit", "Blind audit", '<p class="note">Pass <code>--bench '
+                        "BENCH.jsonl</code> or <code>--t3 T3.jsonl</code> to audit their "
+                        "multiple-choice items with blind baselines.</p>")
+    note = ('<p class="note">Blind baselines never read the key. Gate: in a group of at '
+            f"least {audits[0].data['min_items']} items, an option-only, question-only or "
+            "model baseline above chance + 5 points, or a past-text baseline above chance + "
+            "10 points, fails. An abstention counts as a random guess.</p>")
+    return _section("audit", "Blind audit", "".join(_audit_block(a) for a in audits) + note)
+
+
 def _events_list(record: NEPRecord) -> str:
     """The record's events as two numbered lists, past and future, split by a cut line."""
     def item(event: Event) -> str:
@@ -314,7 +398,8 @@ def render_sheets(entries: list[SheetEntry], run: RunData, out_dir: Path, total:
 
 def render_page(run: RunData, out_dir: Path, *, plots: dict[str, list[Plot]], plot_dir: str,
                 sheets: list[SheetEntry], sheet_total: int, bench: list[BenchItem] | None,
-                eval_summary: EvalSummary | None) -> str:
+                eval_summary: EvalSummary | None,
+                audits: list[AuditTable] | None = None) -> str:
     """The whole report page as one HTML string.
 
     Args:
@@ -325,6 +410,7 @@ def render_page(run: RunData, out_dir: Path, *, plots: dict[str, list[Plot]], pl
         sheets: the sampled records and their contact sheets.
         sheet_total: records with clips, of which ``sheets`` is a sample.
         bench, eval_summary: the optional benchmark and eval summary.
+        audits: blind audits of the given item files (`render_audit`).
     """
     nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
     usage_plot = next(iter(plots.get("usage", [])), None)
@@ -335,6 +421,7 @@ def render_page(run: RunData, out_dir: Path, *, plots: dict[str, list[Plot]], pl
         render_distributions(plots.get("distributions", []), plot_dir, bench),
         render_usage(run, usage_plot, plot_dir),
         render_eval(eval_summary, eval_plot, plot_dir),
+        render_audit(audits),
         render_sheets(sheets, run, out_dir, sheet_total),
     ])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -342,5 +429,5 @@ def render_page(run: RunData, out_dir: Path, *, plots: dict[str, list[Plot]], pl
             '<link rel="icon" href="data:,">'
             f"<title>nextevent report: {escape(run.run_dir.name)}</title>"
             f"<style>{CSS}</style></head><body>"
-            f"{render_summary(run, bench, eval_summary)}<nav>{nav}</nav>"
+            f"{render_summary(run, bench, eval_summary, audits)}<nav>{nav}</nav>"
             f"<main>{body}</main></body></html>\n")

@@ -1,4 +1,5 @@
-"""What a report shows, read from a run directory, a benchmark file and an eval JSON.
+"""What a report shows, read from a run directory, a benchmark file, a T3 file and an eval
+JSON.
 
 Nothing here writes to the run directory: records are read with
 `nextevent.store.read_records`, failures line by line, ``state.sqlite`` read-only.
@@ -21,12 +22,15 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nextevent.records import BenchItem, Failure, NEPRecord, NextEventError
 from nextevent.store import read_records
+
+if TYPE_CHECKING:
+    from nextevent.t3.items import T3Item
 
 STAGE = "report"
 LETTERS = ("A", "B", "C", "D")
@@ -222,6 +226,21 @@ def load_bench(path: Path) -> list[BenchItem]:
                              "pass the JSONL written by `nextevent bench build`")
     return _read_jsonl(path, BenchItem, f"--bench {path}", "a FutureBench item",
                        "pass the JSONL written by `nextevent bench build`")
+
+
+def load_t3(path: Path) -> list[T3Item]:
+    """Read a Video-T3 JSONL file (one `nextevent.t3.items.T3Item` a line).
+
+    Raises:
+        NextEventError: stage ``report`` when the file is missing or a line is not an item.
+    """
+    from nextevent.t3.items import T3Item
+
+    if not path.is_file():
+        raise NextEventError(STAGE, f"--t3 {path} does not exist",
+                             "pass the JSONL written by `nextevent t3 synth`")
+    return _read_jsonl(path, T3Item, f"--t3 {path}", "a T3 item",
+                       "pass the JSONL written by `nextevent t3 synth`")
 
 
 def load_eval(path: Path) -> EvalSummary:
