@@ -14,10 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nextevent.cli_errors import console, styled
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
-
-console = Console()
 
 OutOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer)
     help="Audit JSON to write (default: next to the input, <name>.audit.json).")]
@@ -91,11 +90,10 @@ def _run(items: list[Any], source: Path, kind: str, out: Path | None, base_url: 
     print_table(data, f"blind audit of {source.name} ({len(items)} items)")
     failing = report.failing()
     if failing:
-        console.print(Text.assemble(("gate failed", "red"), f": {len(failing)} (baseline, "
-                                    f"group) rows above chance + margin; table in {out}"),
-                      soft_wrap=True)
+        console.print(styled(("gate failed", "red"), f": {len(failing)} (baseline, group) "
+                             f"rows above chance + margin; table in {out}"))
         raise typer.Exit(1)
-    console.print(Text(f"gate passed; table in {out}"), soft_wrap=True)
+    console.print(f"gate passed; table in {out}")
 
 
 def bench_audit(
