@@ -114,6 +114,10 @@ def test_longest_answer_is_found_and_fails_the_gate(pool: list[str]) -> None:
     solved = report.solved_by()
     assert set(solved) == {i.id for i in items}  # every item: longest_chars picks the key
     assert all("longest_chars" in names for names in solved.values())
+    shortcuts = report.solved_by(only_failing=True)
+    assert set(shortcuts) == set(solved)
+    assert {n for names in shortcuts.values() for n in names} == \
+        {r.baseline for r in report.failing()}
     # the same set in groups of 50: reported, not gated, so the audit passes
     small = [dataclasses.replace(i, group=f"g{k // 50}") for k, i in enumerate(items)]
     small_report = audit(small, baselines=["longest_chars"])

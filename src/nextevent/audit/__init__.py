@@ -12,7 +12,13 @@ Typical use inside a builder::
     from nextevent.audit import audit, from_bench
     report = audit(from_bench(items))
     if not report.passed():
-        solved = report.solved_by()     # item id -> baselines that pick its key
+        solved = report.solved_by(only_failing=True)  # item id -> shortcut baselines
+
+Cost: word and numeric baselines are plain Python (about 10 s for 15,000 items on one
+core); the MiniLM baselines encode each unique event sentence, question and past sentence
+once (pass ``vectors=TextVectors(...)`` to keep the encodings across calls, or an
+``embedder`` that already holds them; ``baselines=[...]`` without the ``*_minilm`` names
+skips the model).
 """
 
 from __future__ import annotations

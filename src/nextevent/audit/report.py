@@ -91,6 +91,7 @@ class AuditReport:
         predictions: baseline -> item id -> letter or None.
         correct: baseline -> ids of the items it picked the key of.
         groups: group -> ``{"n", "chance"}``.
+        item_groups: item id -> its group.
     """
 
     rows: list[Row]
@@ -98,6 +99,7 @@ class AuditReport:
     predictions: dict[str, dict[str, str | None]] = field(default_factory=dict)
     correct: dict[str, set[str]] = field(default_factory=dict)
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
+    item_groups: dict[str, str] = field(default_factory=dict)
 
     def failing(self) -> list[Row]:
         """Rows that break the gate."""
@@ -118,13 +120,20 @@ class AuditReport:
                 out[r.group] = r
         return out
 
-    def solved_by(self) -> dict[str, list[str]]:
+    def solved_by(self, only_failing: bool = False) -> dict[str, list[str]]:
         """Item id -> the baselines that picked its key (items no baseline solved are
-        absent): what a builder drops or rebuilds."""
+        absent): what a builder drops or rebuilds.
+
+        With 25-odd baselines nearly every item is solved by some baseline by luck;
+        ``only_failing=True`` keeps only the (baseline, group) pairs that break the gate,
+        the shortcuts worth rebuilding items for.
+        """
+        failing = {(r.baseline, r.group) for r in self.failing()}
         out: dict[str, list[str]] = defaultdict(list)
         for name, ids in self.correct.items():
-            for i in ids:
-                out[i].append(name)
+            for i in sorted(ids):
+                if not only_failing or (name, self.item_groups.get(i)) in failing:
+                    out[i].append(name)
         return dict(out)
 
     def to_json(self) -> dict[str, Any]:
@@ -185,7 +194,7 @@ def score(items: Sequence[AuditItem], predictions: Mapping[str, Mapping[str, str
             rows.append(Row(name, family, group, n, answered, acc, lo, hi, chance, margin,
                             n >= min_items, acc > chance + margin + 1e-12))
     return AuditReport(rows, min_items, {k: dict(v) for k, v in predictions.items()},
-                       correct, groups)
+                       correct, groups, {i.id: i.group for i in items})
 
 
 def group_summary(data: Mapping[str, Any], top: int = 3) -> list[dict[str, Any]]:
