@@ -32,7 +32,7 @@ from nextevent.cli import app
 from nextevent.records import MCQ, BenchItem, VideoAnnotation
 from nextevent.rewards.embedding import SentenceSimilarity
 from nextevent.sources import load_annotations
-from nextevent.t3.items import Question, T3Item, make_item
+from nextevent.t3.items import MC_INSTRUCTION, T3Item
 from nextevent.t3.synth import write_items as write_t3
 from nextevent.t3.timeline import timeline_from_events
 
@@ -330,7 +330,9 @@ def test_bench_audit_bad_input_is_one_error(tmp_path: Path) -> None:
 
 
 def t3_planted(videos: list[VideoAnnotation]) -> list[T3Item]:
-    """grounding items in the T3 schema whose key is always the second-smallest frame."""
+    """grounding items in the T3 schema (the text video of a real timeline, the question,
+    options A-D, the instruction; `nextevent.t3.items`) whose key is always the
+    second-smallest frame."""
     out = []
     for v in videos:
         try:
@@ -339,12 +341,19 @@ def t3_planted(videos: list[VideoAnnotation]) -> list[T3Item]:
             continue
         if tl.n_frames < 8:
             continue
+        rng = random.Random(v.video_id)
         frames = [f"Frame {k}" for k in (2, 3, 5, 7)]
-        q = Question("grounding", "grounding_frames", f'Which frame shows "{v.events[0].text}"?',
-                     frames[1], frames[1] + ".", [frames[0], frames[2], frames[3]])
-        made = make_item(tl, q, "mc", random.Random(v.video_id))
-        if made is not None:
-            out.append(made)
+        rng.shuffle(frames)
+        options = dict(zip(LETTERS, frames, strict=True))
+        question = f'Which frame shows "{v.events[0].text.rstrip(".")}"?'
+        prompt = (f"A video is described frame by frame ({tl.n_frames} frames):\n"
+                  + tl.render() + "\n\n" + question + "\n"
+                  + "\n".join(f"{k}. {o}" for k, o in options.items()) + "\n"
+                  + MC_INSTRUCTION)
+        out.append(T3Item(id=f"{v.source}/{v.video_id}/grounding_frames/0",
+                          aspect="grounding", task="grounding_frames", form="mc",
+                          source=v.source, video_id=v.video_id, prompt=prompt,
+                          answer=LETTERS[frames.index("Frame 3")], options=options))
     return out
 
 

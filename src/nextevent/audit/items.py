@@ -77,12 +77,15 @@ def t3_question(prompt: str, options: dict[str, str]) -> str:
 def from_t3(items: Sequence[T3Item]) -> list[AuditItem]:
     """Audit items of the multiple-choice T3 items (`nextevent.t3.items.T3Item` with
     ``form == "mc"``; open items are skipped): group = the task name, question = the
-    question sentence(s) without the text video (`t3_question`)."""
+    question sentence(s) without the text video: ``meta["question"]`` when the item
+    carries it, else cut from the prompt (`t3_question`)."""
     out = []
     for item in items:
         if item.form != "mc" or not item.options:
             continue
-        out.append(AuditItem(id=item.id, group=item.task,
-                             question=t3_question(item.prompt, item.options),
+        question = item.meta.get("question")
+        if not isinstance(question, str) or not question.strip():
+            question = t3_question(item.prompt, item.options)
+        out.append(AuditItem(id=item.id, group=item.task, question=question,
                              options=dict(item.options), answer=item.answer))
     return out
