@@ -38,7 +38,7 @@ print(json.dumps({"n": len(docs), "text": task.doc_to_text(docs[0]),
 
 
 def test_export_loads_in_lmms_eval_and_scores(tmp_path: Path, bunny: Path) -> None:
-    python = ensure_venv("lmms-eval", LMMS_EVAL, timeout_s=1500)
+    python = ensure_venv("lmms-eval", LMMS_EVAL, timeout_s=1500, remove=["torchvision"])
     items = [BenchItem(id=f"v{i}:hop{1 + i % 2}", video_path=str(bunny) if i % 2 else None,
                        question_type=f"hop{1 + i % 2}",  # type: ignore[arg-type]
                        qa=MCQ(Question=f"What happens next in clip {i}?",

@@ -48,7 +48,8 @@ def _constraints(venv: Path) -> Path:
     return path
 
 
-def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: float = 900) -> Path:
+def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: float = 900,
+                remove: Sequence[str] = ()) -> Path:
     """The python of ``.cache/venvs/<name>``, created with ``installs`` if missing or stale.
 
     The venv is keyed by ``installs`` and by the site-packages it borrows, so running the
@@ -59,6 +60,10 @@ def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: floa
         installs: ``pip install`` argument lists, run in order (e.g.
             ``[["--no-deps", "llamafactory==0.9.5"], ["datasets==4.0.0"]]``).
         timeout_s: limit for each pip run, in seconds.
+        remove: distributions to uninstall from the venv after the installs: e.g.
+            ``torchvision``, whose PyPI (CUDA) build pulled in by an engine does not import
+            beside the CPU torch ("operator torchvision::nms does not exist"), while
+            transformers runs without it.
 
     Raises:
         RuntimeError: when venv creation or a pip install fails (with pip's output tail).
@@ -67,7 +72,8 @@ def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: floa
     python = venv / "bin" / "python"
     stamp = venv / "nextevent-installs.json"
     parents = parent_site_dirs()
-    wanted = json.dumps({"installs": [list(i) for i in installs], "parents": parents})
+    wanted = json.dumps({"installs": [list(i) for i in installs], "parents": parents,
+                         "remove": list(remove)})
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     shutil.rmtree(venv, ignore_errors=True)
@@ -83,6 +89,8 @@ def ensure_venv(name: str, installs: Sequence[Sequence[str]], *, timeout_s: floa
                                                     str(_constraints(venv))]))}
     for args in installs:
         _run([str(python), "-m", "pip", "install", "-q", *args], timeout_s, env)
+    if remove:
+        _run([str(python), "-m", "pip", "uninstall", "-q", "-y", *remove], timeout_s, env)
     stamp.write_text(wanted)
     return python
 
