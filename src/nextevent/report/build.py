@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,9 +84,9 @@ def _make_plots(run: RunData, bench: list[BenchItem] | None, eval_summary: EvalS
 
 
 def audit_tables(bench: list[BenchItem] | None, bench_name: str, t3: list[T3Item] | None,
-                 t3_name: str) -> list[AuditTable]:
-    """Blind audits (`nextevent.audit.audit`, every baseline, default gate) of the
-    benchmark and of the T3 file's multiple-choice items, when given.
+                 t3_name: str, baselines: Sequence[str] | None = None) -> list[AuditTable]:
+    """Blind audits (`nextevent.audit.audit`, default gate) of the benchmark and of the
+    T3 file's multiple-choice items, when given; ``baselines`` None runs every one.
 
     Raises:
         NextEventError: stage ``report`` when the MiniLM model cannot be loaded.
@@ -96,12 +97,13 @@ def audit_tables(bench: list[BenchItem] | None, bench_name: str, t3: list[T3Item
     out = []
     try:
         if bench is not None:
-            out.append(AuditTable(f"FutureBench {bench_name}",
-                                  audit(from_bench(bench), vectors=vectors).to_json()))
+            out.append(AuditTable(f"FutureBench {bench_name}", audit(
+                from_bench(bench), baselines=baselines, vectors=vectors).to_json()))
         if t3 is not None:
             items = from_t3(t3)
             title = f"Video-T3 {t3_name} ({len(items)} multiple-choice items)"
-            out.append(AuditTable(title, audit(items, vectors=vectors).to_json()))
+            out.append(AuditTable(title, audit(items, baselines=baselines,
+                                               vectors=vectors).to_json()))
     except (ModuleNotFoundError, FileNotFoundError) as err:
         raise NextEventError("report", f"the blind audit needs MiniLM: {err}",
                              "pip install 'nextevent[rewards]'") from err
@@ -110,7 +112,8 @@ def audit_tables(bench: list[BenchItem] | None, bench_name: str, t3: list[T3Item
 
 def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None,
                  eval_path: Path | None = None, t3_path: Path | None = None,
-                 samples: int = 6, seed: int = 0, frames_per_side: int = 4) -> ReportResult:
+                 samples: int = 6, seed: int = 0, frames_per_side: int = 4,
+                 audit_baselines: Sequence[str] | None = None) -> ReportResult:
     """Write the HTML report of a run directory into ``out_dir``.
 
     Args:
@@ -125,6 +128,8 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
         samples: records with clips to draw contact sheets for.
         seed: seed of the choice of those records.
         frames_per_side: frames per contact sheet from each of the past and the future.
+        audit_baselines: blind baselines of the audit (`nextevent.audit.BASELINES`
+            names); None runs every one.
 
     Returns:
         The files written and the sheets that could not be drawn.
@@ -146,7 +151,7 @@ def build_report(run_dir: Path, out_dir: Path, *, bench_path: Path | None = None
     eval_summary = load_eval(eval_path) if eval_path is not None else None
     t3 = load_t3(t3_path) if t3_path is not None else None
     audits = audit_tables(bench, bench_path.name if bench_path else "", t3,
-                          t3_path.name if t3_path else "")
+                          t3_path.name if t3_path else "", audit_baselines)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     plots = _make_plots(run, bench, eval_summary, out_dir / PLOT_DIR)
