@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from nextevent.export import TARGETS, export_easyr1, export_llamafactory, export_v1, import_v1
+from nextevent.export import (
+    TARGETS,
+    ExportOptions,
+    export,
+    export_easyr1,
+    export_llamafactory,
+    export_v1,
+    import_v1,
+)
 from nextevent.export.base import media_path
 from nextevent.export.questions import NEP_QUESTIONS, PREV_QUESTIONS, nep_question
 from nextevent.export.v1 import format_timestamp, parse_timestamp
@@ -167,8 +175,8 @@ def test_text_only_and_missing_clips_become_failures(run_dir: Path, tmp_path: Pa
     text_only = make_record(run_dir, 2, past=False, future=False)
     gone = make_record(run_dir, 3)
     (run_dir / gone.past.path).unlink()
-    for name in ("llamafactory", "easyr1"):
-        result = TARGETS[name]([good, text_only, gone], run_dir, tmp_path / name)
+    for name in ("llamafactory", "easyr1", "verl", "hf"):  # one loop: the export driver
+        result = export(name, [good, text_only, gone], run_dir, tmp_path / name)
         assert result.count == 1
         assert [f.input for f in result.failures] == [text_only.id, gone.id]
         assert {f.stage for f in result.failures} == {"export"}
@@ -262,12 +270,21 @@ def test_exports_read_a_run_store(run_dir: Path, tmp_path: Path):
 
 def test_targets_are_called_alike(run_dir: Path, records, tmp_path: Path):
     assert set(TARGETS) == {"llamafactory", "easyr1", "v1", "verl", "trl", "hf"}
-    for name, export in TARGETS.items():
+    options = ExportOptions(seed=1, media_root=None)
+    for name in TARGETS:
         if name == "trl":  # decodes frames; these clips are stand-ins (see test_trainers.py)
             continue
-        result = export(records[:2], run_dir, tmp_path / name, seed=1, media_root=None)
+        result = export(name, records[:2], run_dir, tmp_path / name, options)
         assert result.count == 2 and all(f.is_file() for f in result.files)
         assert result.summary["target"] == name
+        # the target's own function, options as keywords, writes the same data file
+        again = TARGETS[name].export(records[:2], run_dir, tmp_path / f"{name}-kw", seed=1)
+        assert again.count == 2
+        assert again.files[0].read_bytes() == result.files[0].read_bytes()
+    with pytest.raises(ValueError, match="unknown target"):
+        export("axolotl", records, run_dir, tmp_path / "x")
+    with pytest.raises(TypeError):
+        export_easyr1(records, run_dir, tmp_path / "x", frame_rate=2)  # no such option
 
 
 # ---------------------------------------------------------------------- V1

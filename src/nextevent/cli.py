@@ -250,7 +250,8 @@ def export(
         "records: the release folder their relative paths start from).")] = None,
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
-    from nextevent.export import STRATEGY_TARGETS, TARGETS
+    from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions
+    from nextevent.export import export as export_records
     from nextevent.export.strategies import parse_mix
     from nextevent.store import RunStore, read_records
 
@@ -258,26 +259,27 @@ def export(
         raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")
     if mix is not None and strategy == "sft":
         strategy = "mix"
-    kwargs: dict = {"seed": seed, "media_root": media_root}
-    if target in STRATEGY_TARGETS:
+    weights = None
+    if target not in STRATEGY_TARGETS:
+        if strategy != "sft" or mix or max_samples or val_fraction:
+            raise typer.BadParameter("--target v1 writes the records as they are; drop "
+                                     "--strategy/--mix/--max-samples/--val-fraction")
+    elif mix is not None:
         try:
-            weights = parse_mix(mix) if mix is not None else None
+            weights = parse_mix(mix)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--mix") from None
-        kwargs.update(strategy=strategy, mix=weights, max_samples=max_samples,
-                      val_fraction=val_fraction, cft_ratio=cft_ratio)
-        if target == "trl":
-            kwargs["frames"] = frames
-    elif strategy != "sft" or mix or max_samples or val_fraction:
-        raise typer.BadParameter("--target v1 writes the records as they are; drop "
-                                 "--strategy/--mix/--max-samples/--val-fraction")
+    options = ExportOptions(seed=seed, media_root=media_root, strategy=strategy, mix=weights,
+                            max_samples=max_samples, val_fraction=val_fraction,
+                            cft_ratio=cft_ratio, frames=frames)
     records_path = run_dir / "records.jsonl"
     if not records_path.exists():
         _fail(NextEventError("export", f"{records_path} does not exist",
                              "run `nextevent build` (or `nextevent import`) into it first"))
     output_dir(out)
     try:
-        result = TARGETS[target](read_records(records_path), run_dir.resolve(), out, **kwargs)
+        result = export_records(target, read_records(records_path), run_dir.resolve(), out,
+                                options)
     except NextEventError as err:
         _fail(err)
     except ValueError as err:

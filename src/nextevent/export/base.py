@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +156,17 @@ class JsonListWriter:
     def close(self) -> None:
         """Close the list."""
         self._handle.write("\n]\n" if self.count else "]\n")
+
+
+def write_json_list(path: Path, items: Iterable[dict[str, Any]]) -> Path:
+    """Write ``items`` atomically to ``path`` as a JSON list (`JsonListWriter` layout,
+    one item at a time); returns the resolved path."""
+    with atomic_writer(path) as handle:
+        writer = JsonListWriter(handle)
+        for item in items:
+            writer.add(item)
+        writer.close()
+    return path.resolve()
 
 
 def _indent(text: str, pad: str = "  ") -> str:

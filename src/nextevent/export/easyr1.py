@@ -33,37 +33,14 @@ from string import Template
 from typing import Any
 
 from nextevent.export.base import ExportResult, atomic_writer
-from nextevent.export.prepare import (
-    part_file_name,
-    prepare,
-    report_facts,
-    sample_failure,
-    sample_media,
-)
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample
-from nextevent.records import NEPRecord, NextEventError
+from nextevent.export.driver import SampleTarget, counts
+from nextevent.export.prepare import part_file_name
+from nextevent.export.strategies import Sample
 
-FILE_NAME = "nep_train.jsonl"
+FILE_STEM = "nep_train"
 FORMAT_PROMPT = "nep_format.jinja"
 LAUNCH_SCRIPT = "train_grpo.sh"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-RL_REFUSED = ("cft", "dpo")
-"""Strategies an RL target cannot take: their targets are no reference a reward scores."""
-
-
-def check_rl_strategy(strategy: str, mix: Mapping[str, float] | None, target: str) -> None:
-    """Refuse strategies without a scorable reference for an RL target.
-
-    Raises:
-        ValueError: for ``cft`` or ``dpo`` (or a mix holding ``cft``), naming the target.
-    """
-    bad = [s for s in [strategy, *(mix or {})] if s in RL_REFUSED]
-    if bad:
-        raise ValueError(
-            f"--target {target} trains with a reward against a reference answer; "
-            f"--strategy {bad[0]} has none. Export {bad[0]} with --target llamafactory "
-            "(or trl/hf), and use sft, distill, prev, caption, mcqa, oeqa or whats-next here"
-        )
 
 
 def easyr1_row(sample: Sample, videos: list[str]) -> dict[str, Any]:
@@ -76,100 +53,58 @@ def easyr1_row(sample: Sample, videos: list[str]) -> dict[str, Any]:
     }
 
 
-def easyr1_sample(
-    record: NEPRecord, run_dir: Path, *, seed: int = 0, media_root: Path | None = None
-) -> dict[str, Any]:
-    """One EasyR1 row of the ``sft`` strategy: ``{"problem": "<video>" + question,
-    "answer": caption_part2, "videos": [past path]}``.
+class EasyR1Target(SampleTarget):
+    """EasyR1 GRPO: ``out_dir/nep_train.jsonl`` (and ``nep_train_validation.jsonl``), with
+    ``nep_format.jinja`` and ``train_grpo.sh`` beside it.
 
-    Raises:
-        NextEventError: (stage ``export``) when the past segment is missing, lies outside
-            ``media_root``, or ``caption_part2`` holds a media placeholder.
+    Rows are `easyr1_row`; video paths are absolute, or relative to ``media_root``
+    (EasyR1's ``data.image_dir``). `start` raises ``ValueError`` for ``cft``/``dpo`` (see
+    `check_rl_strategy`).
     """
-    from nextevent.export.strategies import sft_samples
 
-    (sample,) = sft_samples(record, Path(run_dir), media_root, seed)
-    return easyr1_row(sample, sample_media(sample, Path(run_dir), media_root))
+    name = "easyr1"
+    rl = True
 
+    def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
+        return easyr1_row(item, self.media(item))
 
-def export_easyr1(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-    strategy: str = "sft",
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-) -> ExportResult:
-    """Write records to ``out_dir/nep_train.jsonl`` (and ``nep_train_validation.jsonl``)
-    for EasyR1, with ``nep_format.jinja`` and ``train_grpo.sh``.
+    def part_path(self, part: str) -> Path:
+        return self.out_dir / part_file_name(FILE_STEM, part, ".jsonl")
 
-    Args:
-        records: the records to export.
-        run_dir: the run directory the records' segment paths are relative to.
-        out_dir: output folder; created if missing. Existing files are replaced whole.
-        seed: question wording, selection and split seed.
-        media_root: write video paths relative to this folder (EasyR1's
-            ``data.image_dir``) instead of absolute.
-        strategy, max_samples, cft_ratio, mix: see `nextevent.export.strategies.build_samples`.
-        val_fraction: share of the videos held out for validation.
-
-    Returns:
-        `ExportResult` with the files, the row count and one `Failure` per skipped record
-        or sample (text-only record, missing clip, clip outside ``media_root``, placeholder).
-
-    Raises:
-        ValueError: for ``cft``/``dpo`` (see `check_rl_strategy`) or another bad option.
-        NextEventError: (stage ``export``) when the split needs more videos.
-    """
-    check_rl_strategy(strategy, mix, "easyr1")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    prepared = prepare(records, run_dir, strategy=strategy, seed=seed, media_root=media_root,
-                       max_samples=max_samples, cft_ratio=cft_ratio, mix=mix,
-                       val_fraction=val_fraction)
-    result = ExportResult(failures=list(prepared.failures),
-                          summary={"target": "easyr1", "strategy": strategy, "seed": seed})
-    paths: dict[str, Path] = {}
-    for part, samples in prepared.split.parts():
-        path = out_dir / part_file_name("nep_train", part, ".jsonl")
+    def _write(self, part: str, rows: Iterable[dict[str, Any]]) -> Path:
+        path = self.part_path(part)
         with atomic_writer(path) as handle:
-            for sample in samples:
-                try:
-                    row = easyr1_row(sample, sample_media(sample, run_dir, media_root))
-                except NextEventError as err:
-                    result.failures.append(sample_failure(err, "easyr1", sample))
-                    continue
+            for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                result.count += 1
-        paths[part] = path.resolve()
-    stale = out_dir / part_file_name("nep_train", "validation", ".jsonl")
-    if "validation" not in paths:
-        stale.unlink(missing_ok=True)
-    result.files = list(paths.values())
-    format_prompt = out_dir / FORMAT_PROMPT
-    with atomic_writer(format_prompt) as handle:
-        handle.write((TEMPLATES / "easyr1_nep_format.jinja").read_text(encoding="utf-8"))
-    script = write_launch_script(out_dir, paths, format_prompt.resolve(), strategy,
-                                 result.count, media_root)
-    result.files += [format_prompt.resolve(), script]
-    result.summary.update(report_facts(prepared.report))
-    result.summary.update(
-        samples=result.count,
-        skipped=len(result.failures),
-        train_files=str(paths["train"]),
-        val_files=str(paths.get("validation", paths["train"])),
-        prompt_key="problem",
-        answer_key="answer",
-        video_key="videos",
-        format_prompt=str(format_prompt.resolve()),
-        launch=str(script),
-        image_dir=str(Path(media_root).resolve()) if media_root is not None else None,
-    )
-    return result
+        return path.resolve()
+
+    def finish(self, written: Mapping[str, Path], result: ExportResult) -> list[Path]:
+        self.format_prompt = self.out_dir / FORMAT_PROMPT
+        with atomic_writer(self.format_prompt) as handle:
+            handle.write((TEMPLATES / "easyr1_nep_format.jinja").read_text(encoding="utf-8"))
+        self.script = write_launch_script(self.out_dir, written, self.format_prompt.resolve(),
+                                          self.options.strategy, result.count,
+                                          self.options.media_root)
+        return [self.format_prompt.resolve(), self.script]
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        media_root = self.options.media_root
+        return {
+            **counts(result),
+            "train_files": str(written["train"]),
+            "val_files": str(written.get("validation", written["train"])),
+            "prompt_key": "problem",
+            "answer_key": "answer",
+            "video_key": "videos",
+            "format_prompt": str(self.format_prompt.resolve()),
+            "launch": str(self.script),
+            "image_dir": str(Path(media_root).resolve()) if media_root is not None else None,
+        }
+
+
+export_easyr1 = EasyR1Target.export
+"""``export_easyr1(records, run_dir, out_dir, options=None, **fields)``: see
+`EasyR1Target` and `Target.export`."""
 
 
 def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt: Path,

@@ -10,15 +10,14 @@ strategy's texts and the video paths; engines with their own layout have their t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import ExportResult
-from nextevent.export.parquet import _pyarrow, write_parquet
-from nextevent.export.prepare import prepare, report_facts, sample_failure, sample_media
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample
-from nextevent.records import NEPRecord, NextEventError
+from nextevent.export.driver import counts
+from nextevent.export.parquet import ParquetTarget, _pyarrow
+from nextevent.export.strategies import Sample
 
 COLUMNS = ("id", "record_id", "video_id", "strategy", "system", "question", "answer",
            "rejected", "reference", "task", "videos")
@@ -35,53 +34,29 @@ def hf_row(sample: Sample, videos: list[str]) -> dict[str, Any]:
     }
 
 
-def export_hf(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-    strategy: str = "sft",
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-) -> ExportResult:
-    """Write the strategy's samples as a ``datasets``-loadable Parquet folder.
+class HFTarget(ParquetTarget):
+    """A ``datasets``-loadable Parquet folder of `hf_row` rows (every strategy works):
+    ``out_dir/data/train-00000-of-00001.parquet`` and, with a validation part,
+    ``validation-00000-of-00001.parquet``. `start` raises `NextEventError` when pyarrow
+    is missing."""
 
-    Args: as `nextevent.export.llamafactory.export_llamafactory` (every strategy works).
+    name = "hf"
 
-    Returns:
-        `ExportResult` with the Parquet files and one `Failure` per skipped record/sample.
+    def arrow_schema(self) -> tuple[Any, None]:
+        pa = _pyarrow()
+        return pa.schema([(c, pa.list_(pa.string()) if c == "videos" else pa.string())
+                          for c in COLUMNS]), None
 
-    Raises:
-        NextEventError: (stage ``export``) when pyarrow is missing or the split needs
-            more videos.
-        ValueError: for a bad strategy option.
-    """
-    pa = _pyarrow()
-    schema = pa.schema([(c, pa.list_(pa.string()) if c == "videos" else pa.string())
-                        for c in COLUMNS])
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    prepared = prepare(records, run_dir, strategy=strategy, seed=seed, media_root=media_root,
-                       max_samples=max_samples, cft_ratio=cft_ratio, mix=mix,
-                       val_fraction=val_fraction)
-    result = ExportResult(failures=list(prepared.failures),
-                          summary={"target": "hf", "strategy": strategy, "seed": seed})
-    data = out_dir / "data"
-    for part, samples in prepared.split.parts():
-        rows = []
-        for sample in samples:
-            try:
-                rows.append(hf_row(sample, sample_media(sample, run_dir, media_root)))
-            except NextEventError as err:
-                result.failures.append(sample_failure(err, "hf", sample))
-        result.files.append(write_parquet(data / f"{part}-00000-of-00001.parquet", rows, schema))
-        result.count += len(rows)
-    if not prepared.split.validation:
-        (data / "validation-00000-of-00001.parquet").unlink(missing_ok=True)
-    result.summary.update(report_facts(prepared.report))
-    result.summary.update(samples=result.count, skipped=len(result.failures),
-                          load=f"datasets.load_dataset({str(out_dir.resolve())!r})")
-    return result
+    def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
+        return hf_row(item, self.media(item))
+
+    def part_path(self, part: str) -> Path:
+        return self.out_dir / "data" / f"{part}-00000-of-00001.parquet"
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        return {**counts(result), "load": f"datasets.load_dataset({str(self.out_dir.resolve())!r})"}
+
+
+export_hf = HFTarget.export
+"""``export_hf(records, run_dir, out_dir, options=None, **fields)``: see `HFTarget` and
+`Target.export`."""

@@ -39,19 +39,12 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from nextevent.export.base import ExportResult, JsonListWriter, atomic_writer
-from nextevent.export.prepare import (
-    part_file_name,
-    prepare,
-    report_facts,
-    sample_failure,
-    sample_media,
-)
-from nextevent.export.strategies import BUILDERS, DEFAULT_CFT_RATIO, Sample
+from nextevent.export.base import ExportResult, atomic_writer, write_json_list
+from nextevent.export.driver import SampleTarget, counts
+from nextevent.export.options import ExportOptions
+from nextevent.export.prepare import part_file_name
+from nextevent.export.strategies import Sample
 from nextevent.records import NEPRecord, NextEventError
-
-Task = Literal["nep", "prev"]
-"""Older name of the two video strategies: ``nep`` is ``sft``, ``prev`` is ``prev``."""
 
 DATASET_INFO = "dataset_info.json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -60,6 +53,8 @@ CONFIGS = {
     "lora": "llamafactory_qwen2_5_vl_7b_lora_sft.yaml",
 }
 """Training-config templates (Qwen2.5-VL-7B) written beside the data, by fine-tuning type."""
+TASKS = {"nep": "sft", "prev": "prev"}
+"""Older spelling of the two video strategies (``task=``): ``nep`` is ``sft``."""
 
 
 def dataset_info_entry(
@@ -114,135 +109,101 @@ def sharegpt_sample(sample: Sample, videos: Sequence[str]) -> dict[str, Any]:
     return {"messages": messages, "videos": list(videos)}
 
 
-def llamafactory_sample(
-    record: NEPRecord,
-    run_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-    task: Task = "nep",
-) -> dict[str, Any]:
-    """One sharegpt sample for ``record``: ``task="nep"`` is the ``sft`` strategy (past
-    segment in, ``caption_part2`` out), ``task="prev"`` the ``prev`` strategy (future
-    segment in, ``caption_part1`` out).
-
-    Raises:
-        NextEventError: (stage ``export``) when the segment is missing (text-only record or
-            file gone), lies outside ``media_root``, or a text holds a media placeholder.
-    """
-    (sample,) = BUILDERS["sft" if task == "nep" else "prev"](record, Path(run_dir), media_root,
-                                                            seed)
-    return sharegpt_sample(sample, sample_media(sample, Path(run_dir), media_root))
-
-
 def default_dataset_name(strategy: str) -> str:
     """``nextevent_nep_sft`` for ``sft``, else ``nextevent_<strategy>`` (``-`` as ``_``)."""
     return "nextevent_nep_sft" if strategy == "sft" else f"nextevent_{strategy.replace('-', '_')}"
 
 
-def export_llamafactory(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    dataset_name: str | None = None,
-    media_root: Path | None = None,
-    task: Task | None = None,
-    strategy: str | None = None,
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-) -> ExportResult:
-    """Write records as a LLaMA-Factory video dataset, register it, and write training
-    configs.
+class LlamaFactoryTarget(SampleTarget):
+    """LLaMA-Factory: a sharegpt JSON list per part, registered in ``dataset_info.json``,
+    and two training configs.
 
     Writes ``out_dir/<dataset_name>.json`` (a JSON list of sharegpt samples, see
     `sharegpt_sample`), ``<dataset_name>_validation.json`` when ``val_fraction > 0``, adds
     or replaces their entries in ``out_dir/dataset_info.json`` (keeping every other entry),
     and writes ``<dataset_name>_qwen2_5_vl_7b_{full,lora}.yaml`` (``stage: dpo`` for the
-    ``dpo`` strategy). Train with ``llamafactory-cli train <yaml>``.
+    ``dpo`` strategy). Train with ``llamafactory-cli train <yaml>``. The dataset's name is
+    ``options.dataset_name`` (default `default_dataset_name`).
 
-    Args:
-        records: the records to export, e.g. ``RunStore(run_dir).records()``.
-        run_dir: the run directory the records' segment paths are relative to.
-        out_dir: folder for the data, ``dataset_info.json`` and configs; created if missing.
-        seed: question wording, selection and split seed.
-        dataset_name: the dataset's name in ``dataset_info.json`` and its file stem
-            (default `default_dataset_name`).
-        media_root: write video paths relative to this folder (LLaMA-Factory's
-            ``media_dir``) instead of absolute.
-        task: older spelling of ``strategy`` (``nep`` = ``sft``, ``prev``).
-        strategy, max_samples, cft_ratio, mix: see `nextevent.export.strategies.build_samples`.
-        val_fraction: share of the videos held out for validation (`split_by_video`).
-
-    Returns:
-        `ExportResult` with the files, the sample count, one `Failure` per skipped record
-        or sample, and a summary (dataset names, strategy report, config paths).
-
-    Raises:
+    `start` raises:
+        ValueError: for a non-plain dataset name.
         NextEventError: (stage ``export``) when an existing ``dataset_info.json`` is not a
-            JSON object (it is left untouched), or the split needs more videos.
-        ValueError: for an unknown task or strategy, bad mix, or a non-plain dataset name.
+            JSON object (it is left untouched: nothing is written).
     """
-    if task is not None and task not in ("nep", "prev"):
-        raise ValueError(f"unknown task {task!r}; use 'nep' or 'prev'")
-    strategy = strategy or {"nep": "sft", "prev": "prev", None: "sft"}[task]
-    dataset_name = dataset_name if dataset_name is not None else default_dataset_name(strategy)
-    if not dataset_name or "/" in dataset_name:
-        raise ValueError(f"dataset_name {dataset_name!r} must be a plain, non-empty name")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    info_path = out_dir / DATASET_INFO
-    info = read_dataset_info(info_path)  # fail before writing anything
-    prepared = prepare(records, run_dir, strategy=strategy, seed=seed, media_root=media_root,
-                       max_samples=max_samples, cft_ratio=cft_ratio, mix=mix,
-                       val_fraction=val_fraction)
 
-    result = ExportResult(failures=list(prepared.failures),
-                          summary={"target": "llamafactory", "strategy": strategy, "seed": seed})
-    names: dict[str, str] = {}
-    for part, samples in prepared.split.parts():
-        name = part_file_name(dataset_name, part, "")
-        data_path = out_dir / f"{name}.json"
-        has_system = ranking = False
-        with atomic_writer(data_path) as handle:
-            writer = JsonListWriter(handle)
-            for sample in samples:
-                try:
-                    row = sharegpt_sample(sample, sample_media(sample, run_dir, media_root))
-                except NextEventError as err:
-                    result.failures.append(sample_failure(err, "llamafactory", sample))
-                    continue
-                has_system |= sample.system is not None
-                ranking |= sample.rejected is not None
-                writer.add(row)
-            writer.close()
-        result.count += writer.count
-        info[name] = dataset_info_entry(data_path.name, system=has_system,
-                                        ranking=ranking or strategy == "dpo")
-        result.files.append(data_path.resolve())
-        names[part] = name
-    if "validation" not in names:
-        info.pop(part_file_name(dataset_name, "validation", ""), None)  # stale from a rerun
-    write_dataset_info(info_path, info)
-    result.files.append(info_path.resolve())
-    configs = write_train_configs(out_dir, names["train"], names.get("validation"),
-                                  stage="dpo" if strategy == "dpo" else "sft",
-                                  media_root=media_root)
-    result.files.extend(configs)
+    name = "llamafactory"
 
-    result.summary.update(report_facts(prepared.report))
-    result.summary.update(
-        dataset_name=dataset_name,
-        dataset_dir=str(out_dir.resolve()),
-        samples=result.count,
-        skipped=len(result.failures),
-        media_dir=str(Path(media_root).resolve()) if media_root is not None else None,
-        eval_dataset=names.get("validation"),
-        configs=[str(p) for p in configs],
-    )
-    return result
+    @classmethod
+    def export(cls, records: Iterable[NEPRecord], run_dir: Path, out_dir: Path,
+               options: ExportOptions | None = None, *, task: str | None = None,
+               **fields: Any) -> ExportResult:
+        """As `Target.export`, also taking ``task`` (``nep``/``prev``), the older
+        spelling of ``strategy``.
+
+        Raises:
+            ValueError: for an unknown task, and as `Target.export`.
+        """
+        if task is not None:
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r}; use 'nep' or 'prev'")
+            fields.setdefault("strategy", TASKS[task])
+        return super().export(records, run_dir, out_dir, options, **fields)
+
+    def start(self) -> None:
+        super().start()
+        strategy = self.options.strategy
+        name = self.options.dataset_name
+        self.dataset = name if name is not None else default_dataset_name(strategy)
+        if not self.dataset or "/" in self.dataset:
+            raise ValueError(f"dataset_name {self.dataset!r} must be a plain, non-empty name")
+        self.info = read_dataset_info(self.out_dir / DATASET_INFO)  # fail before writing
+        self.names: dict[str, str] = {}
+        self.configs: list[Path] = []
+
+    def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
+        return sharegpt_sample(item, self.media(item))
+
+    def part_path(self, part: str) -> Path:
+        return self.out_dir / f"{part_file_name(self.dataset, part, '')}.json"
+
+    def _write(self, part: str, rows: Iterable[dict[str, Any]]) -> Path:
+        rows = list(rows)
+        path = write_json_list(self.part_path(part), rows)
+        name = self.names[part] = part_file_name(self.dataset, part, "")
+        self.info[name] = dataset_info_entry(
+            path.name, system=any(r["messages"][0]["role"] == "system" for r in rows),
+            ranking=any("chosen" in r for r in rows) or self.options.strategy == "dpo")
+        return path
+
+    def drop_part(self, part: str) -> None:
+        """Delete the part's stale data file and its ``dataset_info.json`` entry."""
+        super().drop_part(part)
+        self.info.pop(part_file_name(self.dataset, part, ""), None)
+
+    def finish(self, written: Mapping[str, Path], result: ExportResult) -> list[Path]:
+        info_path = self.out_dir / DATASET_INFO
+        write_dataset_info(info_path, self.info)
+        self.configs = write_train_configs(
+            self.out_dir, self.names["train"], self.names.get("validation"),
+            stage="dpo" if self.options.strategy == "dpo" else "sft",
+            media_root=self.options.media_root)
+        return [info_path.resolve(), *self.configs]
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        media_root = self.options.media_root
+        return {
+            "dataset_name": self.dataset,
+            "dataset_dir": str(self.out_dir.resolve()),
+            **counts(result),
+            "media_dir": str(Path(media_root).resolve()) if media_root is not None else None,
+            "eval_dataset": self.names.get("validation"),
+            "configs": [str(p) for p in self.configs],
+        }
+
+
+export_llamafactory = LlamaFactoryTarget.export
+"""``export_llamafactory(records, run_dir, out_dir, options=None, *, task=None,
+**fields)``: see `LlamaFactoryTarget` and `Target.export`."""
 
 
 def write_train_configs(

@@ -10,10 +10,12 @@ stored as the schema's ``huggingface`` metadata, the way ``datasets`` itself wri
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nextevent.export.driver import SampleTarget
 from nextevent.records import NextEventError
 from nextevent.store import atomic_path
 
@@ -55,6 +57,30 @@ def write_parquet(path: Path, rows: Sequence[dict[str, Any]], schema: Any,
     with atomic_path(path) as tmp:
         pa.parquet.write_table(table, str(tmp))
     return path.resolve()
+
+
+class ParquetTarget(SampleTarget):
+    """A target that writes each part as one Parquet file (verl, TRL, Hugging Face).
+
+    `start` builds the table schema (`arrow_schema`), so a missing pyarrow fails before
+    anything is read or written (`NextEventError`, stage ``export``).
+    """
+
+    def start(self) -> None:
+        super().start()
+        self.schema, self.features = self.arrow_schema()
+
+    @abstractmethod
+    def arrow_schema(self) -> tuple[Any, dict[str, Any] | None]:
+        """The ``pyarrow.Schema`` of the rows and the ``datasets`` features to store with
+        it (None: none)."""
+
+    def part_path(self, part: str) -> Path:
+        """``out_dir/<part>.parquet`` unless the target lays its files out otherwise."""
+        return self.out_dir / f"{part}.parquet"
+
+    def _write(self, part: str, rows: Iterable[dict[str, Any]]) -> Path:
+        return write_parquet(self.part_path(part), list(rows), self.schema, self.features)
 
 
 def pa_messages() -> Any:

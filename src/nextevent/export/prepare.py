@@ -3,55 +3,53 @@ and media paths as the target writes them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from nextevent.export.base import media_path
-from nextevent.export.split import SplitSamples, split_by_video
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample, build_samples
+from nextevent.export.options import ExportOptions
+from nextevent.export.split import split_by_video
+from nextevent.export.strategies import Sample, build_samples
 from nextevent.records import Failure, NEPRecord, NextEventError
+
+T = TypeVar("T")
 
 
 @dataclass
-class Prepared:
-    """Samples ready to write.
+class Prepared(Generic[T]):
+    """Items ready to write.
 
     Attributes:
-        split: train and validation samples (validation empty unless asked for).
+        parts: ``(part, items)`` in writing order: ``("train", ...)`` and, when asked for,
+            ``("validation", ...)``; the items are samples, or records for ``v1``.
         failures: records the strategy could not use, one `Failure` each.
         report: strategy facts (counts, CFT ratio, mix quotas) plus ``train``,
-            ``validation`` and ``validation_videos``.
+            ``validation`` and ``validation_videos``; empty for ``v1``.
     """
 
-    split: SplitSamples
+    parts: list[tuple[str, Iterable[T]]]
     failures: list[Failure]
     report: dict[str, Any]
 
 
-def prepare(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    *,
-    strategy: str = "sft",
-    seed: int = 0,
-    media_root: Path | None = None,
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-) -> Prepared:
+def prepare(records: Iterable[NEPRecord], run_dir: Path, options: ExportOptions
+            ) -> Prepared[Sample]:
     """Build the strategy's samples (`build_samples`) and split them by video
-    (`split_by_video`); see those for the arguments and errors."""
-    result = build_samples(records, strategy, Path(run_dir), seed=seed, media_root=media_root,
-                           max_samples=max_samples, cft_ratio=cft_ratio, mix=mix)
-    split = split_by_video(result.samples, val_fraction, seed)
+    (`split_by_video`), with the strategy fields of ``options``; see those for the errors
+    (``ValueError`` for a bad option, `NextEventError` for a split that needs more videos).
+    """
+    o = options
+    result = build_samples(records, o.strategy, Path(run_dir), seed=o.seed,
+                           media_root=o.media_root, max_samples=o.max_samples,
+                           cft_ratio=o.cft_ratio, mix=o.mix)
+    split = split_by_video(result.samples, o.val_fraction, o.seed)
     report = dict(result.report)
     report.update(train=len(split.train), validation=len(split.validation))
     if split.validation_videos:
         report["validation_videos"] = split.validation_videos
-    return Prepared(split, result.failures, report)
+    return Prepared(list(split.parts()), result.failures, report)
 
 
 def sample_media(sample: Sample, run_dir: Path, media_root: Path | None) -> list[str]:

@@ -26,23 +26,23 @@ TRL PIL images with no glue.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import ExportResult
+from nextevent.export.driver import counts
 from nextevent.export.parquet import (
     HF_FLOATS,
     HF_IMAGES,
     HF_MESSAGES,
     HF_STRING,
+    ParquetTarget,
     _pyarrow,
     pa_messages,
-    write_parquet,
 )
-from nextevent.export.prepare import prepare, report_facts, sample_failure
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample
-from nextevent.records import NEPRecord, NextEventError
+from nextevent.export.strategies import Sample
+from nextevent.records import NextEventError
 
 TEXT_COLUMNS = ("ground_truth", "task", "record_id", "video_id", "strategy")
 
@@ -127,72 +127,49 @@ def _schema(dpo: bool) -> tuple[Any, dict[str, Any]]:
     return pa.schema(fields), features
 
 
-def export_trl(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-    strategy: str = "sft",
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-    frames: int = 8,
-    frame_fps: float = 2.0,
-    frame_max_pixels: int = 50176,
-) -> ExportResult:
-    """Write ``out_dir/train.parquet`` (and ``validation.parquet``) and the frames for TRL.
+class TRLTarget(ParquetTarget):
+    """TRL: ``out_dir/train.parquet`` (and ``validation.parquet``) of `trl_row` rows, and
+    the frames under ``out_dir/frames/`` (``options.frames`` per video at most, sampled at
+    ``options.frame_fps``, at most ``options.frame_max_pixels`` pixels each; 50176 is
+    224 x 224). ``media_root`` is where V1-33K relative video paths live; frame paths are
+    absolute. A video that does not decode skips its sample with a `Failure`.
 
-    Args:
-        records, run_dir, out_dir, seed, strategy, max_samples, cft_ratio, mix,
-            val_fraction: as `nextevent.export.llamafactory.export_llamafactory`.
-        media_root: where V1-33K relative video paths live (frame paths are absolute).
-        frames: most frames per video.
-        frame_fps: frames sampled per second of video.
-        frame_max_pixels: most pixels per frame (50176 = 224 x 224).
-
-    Returns:
-        `ExportResult` with the Parquet files and one `Failure` per skipped record or
-        sample (including videos that do not decode).
-
-    Raises:
-        NextEventError: (stage ``export``) when pyarrow is missing or the split needs
-            more videos.
-        ValueError: for a bad option.
+    `start` raises `NextEventError` when pyarrow is missing and ``ValueError`` for a frame
+    option that is not positive.
     """
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    schema, features = _schema(strategy == "dpo")
-    writer = FrameWriter(out_dir / "frames", frames, frame_fps, frame_max_pixels)
-    prepared = prepare(records, run_dir, strategy=strategy, seed=seed, media_root=media_root,
-                       max_samples=max_samples, cft_ratio=cft_ratio, mix=mix,
-                       val_fraction=val_fraction)
-    result = ExportResult(failures=list(prepared.failures),
-                          summary={"target": "trl", "strategy": strategy, "seed": seed})
-    for part, samples in prepared.split.parts():
-        rows = []
-        for sample in samples:
-            try:
-                images: list[str] = []
-                times: list[float] = []
-                for video in sample.videos:
-                    paths, stamps = writer(video)
-                    images += paths
-                    times += stamps
-                rows.append(trl_row(sample, images, times))
-            except NextEventError as err:
-                result.failures.append(sample_failure(err, "trl", sample))
-        result.files.append(write_parquet(out_dir / f"{part}.parquet", rows, schema, features))
-        result.count += len(rows)
-    if not prepared.split.validation:
-        (out_dir / "validation.parquet").unlink(missing_ok=True)
-    result.summary.update(report_facts(prepared.report))
-    result.summary.update(
-        samples=result.count, skipped=len(result.failures),
-        frames=f"at most {frames} per video at {frame_fps} fps, <= {frame_max_pixels} px",
-        load=f"datasets.load_dataset('parquet', data_files={str(result.files[0])!r})",
-        rewards="nextevent.rewards.engines.trl_rewards: nep_reward, format_reward "
-                "(read the ground_truth column)",
-    )
-    return result
+
+    name = "trl"
+
+    def start(self) -> None:
+        super().start()
+        o = self.options
+        self.frames = FrameWriter(self.out_dir / "frames", o.frames, o.frame_fps,
+                                  o.frame_max_pixels)
+
+    def arrow_schema(self) -> tuple[Any, dict[str, Any]]:
+        return _schema(self.options.strategy == "dpo")
+
+    def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
+        images: list[str] = []
+        times: list[float] = []
+        for video in item.videos:
+            paths, stamps = self.frames(video)
+            images += paths
+            times += stamps
+        return trl_row(item, images, times)
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        o = self.options
+        return {
+            **counts(result),
+            "frames": f"at most {o.frames} per video at {o.frame_fps} fps, "
+                      f"<= {o.frame_max_pixels} px",
+            "load": f"datasets.load_dataset('parquet', data_files={str(written['train'])!r})",
+            "rewards": "nextevent.rewards.engines.trl_rewards: nep_reward, format_reward "
+                       "(read the ground_truth column)",
+        }
+
+
+export_trl = TRLTarget.export
+"""``export_trl(records, run_dir, out_dir, options=None, **fields)``: see `TRLTarget`
+and `Target.export`."""

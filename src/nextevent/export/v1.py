@@ -36,13 +36,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
 
-from nextevent.export.base import ExportResult, JsonListWriter, atomic_writer, export_failure
+from nextevent.export.base import ExportResult, export_failure, write_json_list
+from nextevent.export.driver import Target
+from nextevent.export.prepare import Prepared
 from nextevent.records import (
     Critique,
     Event,
@@ -290,45 +292,41 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None) -
     return entry
 
 
-def export_v1(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-) -> ExportResult:
-    """Write records as V1-33K's ``out_dir/next_event_prediction.json`` (a JSON list).
+class V1Target(Target[NEPRecord]):
+    """V1-33K's ``out_dir/next_event_prediction.json`` (a JSON list of `v1_entry`), one
+    entry per record; an existing file is replaced whole.
 
     Text-only records are kept (V1 is a data format, not a trainer input); clip files are
-    not checked. See the module docstring for the entry shape.
-
-    Args:
-        records: the records to export.
-        run_dir: the run directory the records' segment paths are relative to.
-        out_dir: output folder; created if missing. An existing file is replaced whole.
-        seed: accepted so every target is called alike; V1 entries have no question.
-        media_root: write media paths relative to this folder instead of absolute.
-
-    Returns:
-        `ExportResult` with the file, the entry count and one `Failure` per skipped record.
+    not checked. The strategy options and ``seed`` are not used (V1 entries have no
+    question); ``media_root`` writes media paths relative to it instead of absolute.
     """
-    del seed  # no questions in V1 entries
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    path = out_dir / FILE_NAME
-    result = ExportResult(summary={"target": "v1"})
-    with atomic_writer(path) as handle:
-        writer = JsonListWriter(handle)
-        for record in records:
-            try:
-                writer.add(v1_entry(record, run_dir, media_root))
-            except NextEventError as err:
-                result.failures.append(export_failure(err, "v1", record.id))
-        writer.close()
-    result.count = writer.count
-    result.files = [path.resolve()]
-    result.summary.update(entries=result.count, skipped=len(result.failures))
-    return result
+
+    name = "v1"
+    parts = ("train",)
+    takes_strategy = False
+
+    def prepare(self, records: Iterable[NEPRecord]) -> Prepared[NEPRecord]:
+        return Prepared([("train", records)], [], {})
+
+    def row(self, item: NEPRecord, part: str, index: int) -> dict[str, Any]:
+        return v1_entry(item, self.run_dir, self.options.media_root)
+
+    def failure(self, err: NextEventError, item: NEPRecord) -> Failure:
+        return export_failure(err, self.name, item.id)
+
+    def part_path(self, part: str) -> Path:
+        return self.out_dir / FILE_NAME
+
+    def _write(self, part: str, rows: Iterable[dict[str, Any]]) -> Path:
+        return write_json_list(self.part_path(part), rows)
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        return {"entries": result.count, "skipped": len(result.failures)}
+
+
+export_v1 = V1Target.export
+"""``export_v1(records, run_dir, out_dir, options=None, **fields)``: see `V1Target` and
+`Target.export`."""
 
 
 # ----------------------------------------------------------------------------- import

@@ -24,16 +24,14 @@ reads ``custom_reward_function`` at the top level); the summary prints the path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import ExportResult
-from nextevent.export.easyr1 import check_rl_strategy
-from nextevent.export.parquet import _pyarrow, pa_messages, write_parquet
-from nextevent.export.prepare import prepare, report_facts, sample_failure, sample_media
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, Sample
-from nextevent.records import NEPRecord, NextEventError
+from nextevent.export.driver import counts
+from nextevent.export.parquet import ParquetTarget, _pyarrow, pa_messages
+from nextevent.export.strategies import Sample
 from nextevent.rewards.engines import DATA_SOURCE_MCQ, DATA_SOURCE_NEP, adapter_path
 
 ABILITY = "temporal_reasoning"
@@ -59,73 +57,47 @@ def verl_row(sample: Sample, videos: list[str], part: str, index: int) -> dict[s
     }
 
 
-def _schema() -> Any:
-    pa = _pyarrow()
-    return pa.schema([
-        ("data_source", pa.string()),
-        ("prompt", pa_messages()),
-        ("videos", pa.list_(pa.string())),
-        ("ability", pa.string()),
-        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-        ("extra_info", pa.struct([
-            ("split", pa.string()), ("index", pa.int64()), ("record_id", pa.string()),
-            ("video_id", pa.string()), ("strategy", pa.string()), ("question", pa.string()),
-        ])),
-    ])
+class VerlTarget(ParquetTarget):
+    """verl RL: ``out_dir/train.parquet`` (and ``validation.parquet``) of `verl_row` rows.
 
-
-def export_verl(
-    records: Iterable[NEPRecord],
-    run_dir: Path,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    media_root: Path | None = None,
-    strategy: str = "sft",
-    max_samples: int | None = None,
-    cft_ratio: float = DEFAULT_CFT_RATIO,
-    mix: Mapping[str, float] | None = None,
-    val_fraction: float = 0.0,
-) -> ExportResult:
-    """Write ``out_dir/train.parquet`` (and ``validation.parquet``) for verl.
-
-    Args: as `nextevent.export.easyr1.export_easyr1`; ``media_root`` makes the video paths
-    relative (verl then needs them resolvable from its working directory).
-
-    Returns:
-        `ExportResult` with the Parquet files and one `Failure` per skipped record/sample.
-
-    Raises:
-        ValueError: for ``cft``/``dpo`` or another bad option.
-        NextEventError: (stage ``export``) when pyarrow is missing or the split needs
-            more videos.
+    ``media_root`` makes the video paths relative (verl then needs them resolvable from
+    its working directory). `start` raises ``ValueError`` for ``cft``/``dpo`` (see
+    `check_rl_strategy`) and `NextEventError` when pyarrow is missing.
     """
-    check_rl_strategy(strategy, mix, "verl")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    schema = _schema()  # fails early without pyarrow
-    prepared = prepare(records, run_dir, strategy=strategy, seed=seed, media_root=media_root,
-                       max_samples=max_samples, cft_ratio=cft_ratio, mix=mix,
-                       val_fraction=val_fraction)
-    result = ExportResult(failures=list(prepared.failures),
-                          summary={"target": "verl", "strategy": strategy, "seed": seed})
-    for part, samples in prepared.split.parts():
-        rows = []
-        for sample in samples:
-            try:
-                rows.append(verl_row(sample, sample_media(sample, run_dir, media_root), part,
-                                     len(rows)))
-            except NextEventError as err:
-                result.failures.append(sample_failure(err, "verl", sample))
-        result.files.append(write_parquet(out_dir / f"{part}.parquet", rows, schema))
-        result.count += len(rows)
-    if not prepared.split.validation:
-        (out_dir / "validation.parquet").unlink(missing_ok=True)
-    result.summary.update(report_facts(prepared.report))
-    result.summary.update(
-        samples=result.count, skipped=len(result.failures),
-        train_files=str(result.files[0]),
-        reward_function=f"reward.custom_reward_function.path={adapter_path('verl')} "
-                        "(verl 0.9; custom_reward_function.path before), name=compute_score, "
-                        "or compute_score_batch with the batch reward manager",
-    )
-    return result
+
+    name = "verl"
+    rl = True
+
+    def arrow_schema(self) -> tuple[Any, None]:
+        pa = _pyarrow()
+        return pa.schema([
+            ("data_source", pa.string()),
+            ("prompt", pa_messages()),
+            ("videos", pa.list_(pa.string())),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()),
+                                        ("ground_truth", pa.string())])),
+            ("extra_info", pa.struct([
+                ("split", pa.string()), ("index", pa.int64()), ("record_id", pa.string()),
+                ("video_id", pa.string()), ("strategy", pa.string()),
+                ("question", pa.string()),
+            ])),
+        ]), None
+
+    def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
+        return verl_row(item, self.media(item), part, index)
+
+    def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
+        return {
+            **counts(result),
+            "train_files": str(written["train"]),
+            "reward_function": f"reward.custom_reward_function.path={adapter_path('verl')} "
+                               "(verl 0.9; custom_reward_function.path before), "
+                               "name=compute_score, or compute_score_batch with the batch "
+                               "reward manager",
+        }
+
+
+export_verl = VerlTarget.export
+"""``export_verl(records, run_dir, out_dir, options=None, **fields)``: see `VerlTarget`
+and `Target.export`."""

@@ -1,0 +1,50 @@
+"""The options of one export, as one value the CLI builds once and every target reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from nextevent.export.strategies import DEFAULT_CFT_RATIO
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export a run's records (``nextevent export`` options).
+
+    Attributes:
+        seed: question wording, sample choice and validation split seed.
+        media_root: write media paths relative to this folder instead of absolute (the
+            trainer joins them back: LLaMA-Factory's ``media_dir``, EasyR1's
+            ``data.image_dir``); for V1-33K records, the release folder their relative
+            paths start from.
+        strategy: one of `nextevent.export.strategies.STRATEGIES` (not used by ``v1``).
+        mix: for ``strategy="mix"``: strategy -> weight (see `parse_mix`).
+        max_samples: most samples to write (train + validation), chosen by seeded record
+            rank; None: all.
+        cft_ratio: wrong:right ratio of CFT samples (V1's 2.1 by default).
+        val_fraction: share of the videos (in [0, 1)) held out for validation.
+        dataset_name: ``llamafactory`` only: the dataset's name in ``dataset_info.json``
+            and its file stem (None: ``nextevent_nep_sft`` for ``sft``, else
+            ``nextevent_<strategy>``).
+        frames: ``trl`` only: most frames sampled per video.
+        frame_fps: ``trl`` only: frames sampled per second of video.
+        frame_max_pixels: ``trl`` only: most pixels (height x width) per frame; 50176 is
+            224 x 224.
+
+    The values are checked where they are used (`build_samples`, `split_by_video`, the
+    targets), which raise ``ValueError`` for a bad one.
+    """
+
+    seed: int = 0
+    media_root: Path | None = None
+    strategy: str = "sft"
+    mix: Mapping[str, float] | None = None
+    max_samples: int | None = None
+    cft_ratio: float = DEFAULT_CFT_RATIO
+    val_fraction: float = 0.0
+    dataset_name: str | None = None
+    frames: int = 8
+    frame_fps: float = 2.0
+    frame_max_pixels: int = 50176
