@@ -18,7 +18,6 @@ from nextevent.export import (
 )
 from nextevent.export.base import media_path
 from nextevent.export.questions import NEP_QUESTIONS, PREV_QUESTIONS, nep_question
-from nextevent.export.v1 import format_timestamp, parse_timestamp
 from nextevent.records import (
     Critique,
     Event,
@@ -288,19 +287,6 @@ def test_targets_are_called_alike(run_dir: Path, records, tmp_path: Path):
 
 
 # ---------------------------------------------------------------------- V1
-
-
-def test_timestamps():
-    assert format_timestamp(13.3) == "00:13.30"
-    assert format_timestamp(72.4) == "01:12.40"
-    assert format_timestamp(59.999) == "01:00.00"
-    assert format_timestamp(3725.5) == "62:05.50"
-    assert parse_timestamp("00:13.30") == pytest.approx(13.3)
-    assert parse_timestamp("1:02:03.5") == pytest.approx(3723.5)
-    assert parse_timestamp("7.25") == 7.25
-    for bad in ("13 seconds", "", "-1", "nan", "inf"):
-        with pytest.raises(ValueError):
-            parse_timestamp(bad)
 
 
 def test_v1_import_maps_fields():

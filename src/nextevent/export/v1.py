@@ -34,7 +34,6 @@ do not know, parts that do not validate, spellings such as ``"Right"``) in
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -55,6 +54,7 @@ from nextevent.records import (
     Reasoning,
     SplitPlan,
 )
+from nextevent.timecode import format_timestamp, parse_timestamp
 
 FILE_NAME = "next_event_prediction.json"
 V1_REASON = "V1-33K split"
@@ -70,43 +70,6 @@ KNOWN_FIELDS = (
 RAW_FIELDS = ("events", "video_split", "ds_reasoning", "o3_critique", "mc_qa", "oe_qa")
 
 _SCENE_KEY = re.compile(r"^Scene (\d+)$")
-_TIME = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
-
-
-# ----------------------------------------------------------------------------- times
-
-
-def format_timestamp(seconds: float) -> str:
-    """Seconds as V1's ``MM:SS.ss`` (minutes may exceed 59, e.g. ``75:02.50``).
-
-    Raises:
-        ValueError: for a negative time.
-    """
-    if seconds < 0:
-        raise ValueError(f"negative time {seconds}")
-    centis = round(seconds * 100)
-    minutes, centis = divmod(centis, 6000)
-    return f"{minutes:02d}:{centis // 100:02d}.{centis % 100:02d}"
-
-
-def parse_timestamp(text: str) -> float:
-    """``MM:SS.ss``, ``HH:MM:SS.ss`` or plain seconds, as seconds.
-
-    Raises:
-        ValueError: when ``text`` is none of these.
-    """
-    text = text.strip()
-    match = _TIME.match(text)
-    if match:
-        hours, minutes, secs = match.groups()
-        return int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"timestamp {text!r} is not MM:SS.ss") from None
-    if value < 0 or not math.isfinite(value):
-        raise ValueError(f"timestamp {text!r} is not a time")
-    return value
 
 
 # ----------------------------------------------------------------------------- parts

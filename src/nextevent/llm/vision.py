@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nextevent.export.v1 import format_timestamp
 from nextevent.llm.config import VideoInput
+from nextevent.timecode import format_timestamp
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from nextevent.export.v1 import format_timestamp, parse_timestamp
 from nextevent.llm.cache import Answer
 from nextevent.llm.client import LLMClient
 from nextevent.pipeline.planner import snap_split
 from nextevent.pipeline.prompts import Prompts
 from nextevent.records import Critique, NEPRecord, NextEventError, Reasoning, SnapKind
+from nextevent.timecode import format_timestamp, parse_timestamp
 
 STAGES: tuple[str, ...] = ("caption", "events", "causal", "split", "ground", "cut", "predict",
                            "rewrite", "critique")
