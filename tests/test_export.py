@@ -14,7 +14,6 @@ from nextevent.export import (
     export_easyr1,
     export_llamafactory,
     export_v1,
-    import_v1,
 )
 from nextevent.export.base import media_path
 from nextevent.export.questions import NEP_QUESTIONS, PREV_QUESTIONS, nep_question
@@ -28,6 +27,7 @@ from nextevent.records import (
     SplitPlan,
     Video,
 )
+from nextevent.sources.v1 import import_v1
 from nextevent.store import RunStore, safe_name
 
 DATA = Path(__file__).parent / "data" / "export"

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from nextevent.cli import app
-from nextevent.export import import_v1
 from nextevent.export.questions import (
     CAPTION_QUESTIONS,
     NEP_QUESTIONS,
@@ -37,6 +36,7 @@ from nextevent.export.strategies import (
 )
 from nextevent.records import NEPRecord, NextEventError
 from nextevent.rewards.format import format_reward
+from nextevent.sources.v1 import import_v1
 from nextevent.store import read_records
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sample_events.jsonl"

@@ -34,9 +34,9 @@ from nextevent.export import (
     export_llamafactory,
     export_trl,
     export_verl,
-    import_v1,
 )
 from nextevent.export.strategies import CFT_SYSTEM, DISTILL_SYSTEM
+from nextevent.sources.v1 import import_v1
 from nextevent.store import read_records
 
 pytest.importorskip("pyarrow")

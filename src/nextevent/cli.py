@@ -335,7 +335,7 @@ def import_v1_cmd(
     out: Annotated[Path, typer.Option(help="Run directory to add the records to.")],
 ) -> None:
     """Read V1-33K records (next_event_prediction.json) into a run directory."""
-    from nextevent.export.v1 import import_v1
+    from nextevent.sources.v1 import import_v1
     from nextevent.store import RunStore
 
     try:

@@ -1,9 +1,10 @@
 """Timecodes as V1 writes them: ``MM:SS.ss`` (minutes, seconds, centiseconds).
 
 V1-33K (Wang et al., arXiv 2505.22457; data construction step 5, temporal grounding and
-video splitting) stores a split time as ``"00:13.30"``; the vision prompts of the pipeline show frame times and
-durations the same way, and the grounder may answer in it. Times are seconds (float)
-everywhere else in nextevent; this module is where they become text and back.
+video splitting) stores a split time as ``"00:13.30"``; the vision prompts of the pipeline
+show frame times and durations the same way, and the grounder may answer in it. Times
+are seconds (float) everywhere else in nextevent; this module is where they become text
+and back.
 """
 
 from __future__ import annotations

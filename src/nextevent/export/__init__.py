@@ -40,7 +40,7 @@ from nextevent.export.questions import NEP_QUESTIONS, PREV_QUESTIONS, nep_questi
 from nextevent.export.split import SplitSamples, split_by_video
 from nextevent.export.strategies import STRATEGIES, Sample, StrategyResult, build_samples, parse_mix
 from nextevent.export.trl import TRLTarget, export_trl
-from nextevent.export.v1 import V1Target, export_v1, import_v1
+from nextevent.export.v1 import V1Target, export_v1
 from nextevent.export.verl import VerlTarget, export_verl
 from nextevent.records import NEPRecord
 
@@ -96,7 +96,6 @@ __all__ = [
     "export_trl",
     "export_v1",
     "export_verl",
-    "import_v1",
     "media_path",
     "nep_question",
     "parse_mix",

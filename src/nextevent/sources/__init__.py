@@ -2,8 +2,9 @@
 
 Use `load_annotations(path, fmt)`; `FORMATS` maps each ``--format`` name to its reader.
 Every reader cleans events by the one rule of `nextevent.sources.clean` and returns an
-`ImportResult`. V1-33K ``next_event_prediction.json`` files are imported by
-`nextevent.export.v1`, not here. Video files are found by `nextevent.sources.resolve`.
+`ImportResult`. V1-33K ``next_event_prediction.json`` files hold records, not
+annotations: `nextevent.sources.v1.import_v1` reads them. Video files are found by
+`nextevent.sources.resolve`.
 """
 
 from __future__ import annotations

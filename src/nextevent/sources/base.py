@@ -212,7 +212,7 @@ def guess_format(path: Path) -> str | None:
 
     Looks at the JSON structure (whole-file formats) or the first non-blank line (line
     formats). Never raises: an unreadable file gives None. ``v1`` means a V1-33K
-    ``next_event_prediction.json`` (imported by `nextevent.export.v1`, not here).
+    ``next_event_prediction.json`` (records, read by `nextevent.sources.v1.import_v1`).
     """
     try:
         text = Path(path).read_text(encoding="utf-8-sig")

@@ -1,0 +1,354 @@
+"""V1-33K's ``next_event_prediction.json`` (Wang et al., arXiv 2505.22457) read into records.
+
+One V1 entry (field names as released, shapes as read by V1's ``video_data_generation.py``
+in sail-sg/Video-Next-Event-Prediction, commit 7250875d)::
+
+    {
+      "video_path": "first_part_video/.../x.mp4",          # past segment
+      "full_video_path": "video_dataset/.../x.mp4",
+      "caption": "...",                                    # full-video caption
+      "events": [{"scene": "Scene 1", "description": "..."}, ...],
+      "video_split": {
+        "scenes_timestep": [{"Scene 3": "00:13.30"}],     # last past scene: split time
+        "split_caption": {"caption_part1": "...", "caption_part2": "..."}
+      },
+      "ds_reasoning": {"reasoning_content": ..., "prediction_content": ...,
+                       "rewritten_reasoning_content": ..., "rewritten_prediction_content": ...},
+      "o3_critique": {"Critique": "...", "Conclusion": "right" | "wrong"},
+      "mc_qa": [{"from": "human", "value": "..."}, {"from": "gpt", "value": "..."}],
+      "oe_qa": [...]
+    }
+
+V1's scripts index ``events[X - 1]`` with the number of the ``scenes_timestep`` key,
+check that its ``scene`` equals the key, and ask "given that the video just showed <that
+scene>, what happens next?" with ``caption_part2`` as the answer: scenes are numbered from
+1 and the key names the last scene *before* the split (Scene X of "between Scene X and
+Scene Y", step 3 of the data construction); its value is the split time (``MM:SS.ss``,
+`nextevent.timecode`). Keys whose value is missing are left out, as in the release.
+
+This module reads the parts (``parse_*``) and builds them from a record (`v1_parts`);
+`import_v1` reads a file. It keeps what the typed record cannot hold (the original path
+strings, fields we do not know, parts that do not validate, spellings such as
+``"Right"``) in ``NEPRecord.extra``, so `nextevent.export.v1` writes the entries back
+unchanged (``export_v1(import_v1(path))``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from nextevent.records import (
+    Critique,
+    Event,
+    Failure,
+    NEPRecord,
+    NextEventError,
+    QATurn,
+    Reasoning,
+    SplitPlan,
+)
+from nextevent.timecode import format_timestamp, parse_timestamp
+
+V1_REASON = "V1-33K split"
+
+#: V1 fields with a typed home in `NEPRecord`; any other top-level key goes to
+#: ``extra["v1_other"]`` and is written back as it was.
+KNOWN_FIELDS = (
+    "video_path", "full_video_path", "caption", "events", "video_split",
+    "ds_reasoning", "o3_critique", "mc_qa", "oe_qa",
+)
+#: Fields whose original value is kept in ``extra["v1_raw"]`` when the typed record would
+#: not write it back identically (or could not hold it at all).
+RAW_FIELDS = ("events", "video_split", "ds_reasoning", "o3_critique", "mc_qa", "oe_qa")
+
+_SCENE_KEY = re.compile(r"^Scene (\d+)$")
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def parse_events(raw: Any) -> list[Event]:
+    """V1 ``events`` (``[{"scene", "description"}, ...]``) as untimed `Event` objects, in
+    scene order.
+
+    Raises:
+        ValueError: when ``raw`` is not a list, an item has no ``description`` string, or
+            there are fewer than 2 events; pydantic's ``ValidationError`` (a ValueError)
+            for an empty description.
+    """
+    if not isinstance(raw, list):
+        raise ValueError("'events' is not a list")
+    events = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("description"), str):
+            raise ValueError(f"events[{i}] has no 'description' string")
+        events.append(Event(text=item["description"]))
+    if len(events) < 2:
+        raise ValueError(f"{len(events)} event(s); a split needs at least 2")
+    return events
+
+
+def parse_video_split(raw: Any) -> tuple[int, float, str, str]:
+    """V1 ``video_split`` as ``(X, split seconds, caption_part1, caption_part2)``, where
+    ``Scene X`` (the ``scenes_timestep`` key) is the last scene before the split.
+
+    Raises:
+        ValueError: when a part is missing or has the wrong type, the key is not
+            ``Scene N``, or the time is not ``MM:SS.ss`` (`parse_timestamp`).
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("'video_split' is not an object")
+    steps = raw.get("scenes_timestep")
+    if not isinstance(steps, list) or not steps or not isinstance(steps[0], dict):
+        raise ValueError("'video_split.scenes_timestep' is not a list of {scene: time}")
+    if len(steps[0]) != 1:
+        raise ValueError("'video_split.scenes_timestep[0]' must hold exactly one scene")
+    ((key, time),) = steps[0].items()
+    match = _SCENE_KEY.match(str(key).strip())
+    if not match:
+        raise ValueError(f"scene key {key!r} is not 'Scene N'")
+    if not isinstance(time, str):
+        raise ValueError(f"split time {time!r} is not a string")
+    split_s = parse_timestamp(time)
+    parts = raw.get("split_caption")
+    if not isinstance(parts, dict):
+        raise ValueError("'video_split.split_caption' is missing")
+    part1, part2 = parts.get("caption_part1"), parts.get("caption_part2")
+    if not isinstance(part1, str) or not isinstance(part2, str):
+        raise ValueError("'split_caption' needs caption_part1 and caption_part2 strings")
+    return int(match.group(1)), split_s, part1, part2
+
+
+def parse_reasoning(raw: Any) -> Reasoning:
+    """V1 ``ds_reasoning`` as `Reasoning`.
+
+    Raises:
+        pydantic.ValidationError: when it does not validate.
+    """
+    return Reasoning.model_validate(raw)
+
+
+def parse_critique(raw: Any) -> Critique:
+    """V1 ``o3_critique`` as `Critique`; the conclusion is read case- and
+    full-stop-insensitively (``"Right."`` is ``right``).
+
+    Raises:
+        ValueError: when ``raw`` is not an object, or it does not validate.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError("'o3_critique' is not an object")
+    conclusion = raw.get("Conclusion")
+    if isinstance(conclusion, str):
+        conclusion = conclusion.strip().strip(".").strip().lower()
+    return Critique(critique=raw.get("Critique"), conclusion=conclusion)
+
+
+def parse_qa(raw: Any) -> list[QATurn]:
+    """V1 ``mc_qa`` / ``oe_qa`` (``[{"from", "value"}, ...]``) as `QATurn` objects.
+
+    Raises:
+        ValueError: when ``raw`` is not a list, or a turn does not validate.
+    """
+    if not isinstance(raw, list):
+        raise ValueError("QA turns are not a list")
+    return [QATurn.model_validate(turn) for turn in raw]
+
+
+def v1_parts(record: NEPRecord) -> dict[str, Any]:
+    """The V1 parts (the `RAW_FIELDS`) built from the record's typed fields; None: the
+    record has no such part (the key is left out).
+
+    The record's split must leave a future event (``last_past_event + 1 <
+    len(events)``); `import_v1` ensures it and `nextevent.export.v1.v1_entry` checks it.
+    """
+    x = record.split.last_past_event + 1
+    reasoning = record.reasoning.model_dump(exclude_none=True) if record.reasoning else None
+    return {
+        "events": [
+            {"scene": f"Scene {i}", "description": event.text}
+            for i, event in enumerate(record.events, start=1)
+        ],
+        "video_split": {
+            "scenes_timestep": [{f"Scene {x}": format_timestamp(record.split.split_s)}],
+            "split_caption": {
+                "caption_part1": record.caption_part1,
+                "caption_part2": record.caption_part2,
+            },
+        },
+        "ds_reasoning": reasoning or None,
+        "o3_critique": (
+            {"Critique": record.critique.critique, "Conclusion": record.critique.conclusion}
+            if record.critique
+            else None
+        ),
+        "mc_qa": _dump_qa(record.mc_qa),
+        "oe_qa": _dump_qa(record.oe_qa),
+    }
+
+
+def _dump_qa(turns: list[QATurn] | None) -> list[dict[str, Any]] | None:
+    if turns is None:
+        return None
+    return [turn.model_dump(by_alias=True) for turn in turns]
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[Failure]]:
+    """Read a V1-33K ``next_event_prediction.json`` into text-only `NEPRecord` objects.
+
+    Each entry becomes a record with untimed events (V1 gives scene order, not times),
+    ``video=None``, ``past=future=None`` and ``split = SplitPlan(split_s=<scenes_timestep
+    time>, last_past_event=X-1, event_boundary_s=split_s, snapped_to="event_boundary",
+    reason="V1-33K split")`` where ``Scene X`` is the last past scene. The id is the
+    stem of ``full_video_path`` (else of ``video_path``) plus ``#<n>``, ``n`` counting
+    repeats of the same video from 0. The original ``video_path`` / ``full_video_path``
+    strings are kept in ``extra``; so are unknown keys (``extra["v1_other"]``) and any part
+    the typed record would not write back identically (``extra["v1_raw"]``).
+
+    Optional parts that do not validate (``ds_reasoning``, ``o3_critique``, ``mc_qa``,
+    ``oe_qa``) are kept raw, with the typed field None; they do not fail the entry.
+
+    Args:
+        path: the JSON file (a list of entries).
+        source: the records' ``source`` name.
+
+    Returns:
+        ``(records, failures)``: one `Failure` (stage ``import``, input ``<path>[<index>]``)
+        per malformed entry: not an object, no ``video_path`` string, fewer than two
+        events, a bad ``video_split`` (scene key, time, captions), a first future scene
+        outside ``2..len(events)``, or a split time of 0.
+
+    Raises:
+        NextEventError: (stage ``import``) when the file does not exist, cannot be read,
+            is not JSON or not a list.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NextEventError(
+            "import", f"{path} " + ("is a folder, not a file" if path.is_dir() else
+                                    "does not exist"),
+            "pass the path of V1-33K's next_event_prediction.json (a JSON list of entries)",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise NextEventError(
+            "import", f"{path} cannot be read as UTF-8 text: {err}",
+            "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NextEventError(
+            "import", f"{path} is not valid JSON ({err})",
+            "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        ) from None
+    if not isinstance(data, list):
+        raise NextEventError(
+            "import", f"{path} holds a JSON {type(data).__name__}, not a list of entries",
+            "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        )
+    records: list[NEPRecord] = []
+    failures: list[Failure] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(data):
+        name = f"{path}[{index}]"
+        try:
+            record = _record_from_entry(entry, source, seen)
+        except (ValueError, ValidationError) as err:
+            reason = _one_line(err)
+            failures.append(Failure(
+                input=name, stage="import",
+                error=f"V1 entry {index} of {path.name} is malformed: {reason}",
+                hint="fix or drop this entry; the other entries were imported",
+            ))
+            continue
+        records.append(record)
+    return records, failures
+
+
+def _record_from_entry(entry: Any, source: str, seen: dict[str, int]) -> NEPRecord:
+    if not isinstance(entry, dict):
+        raise ValueError(f"entry is a {type(entry).__name__}, not an object")
+    video_path = entry.get("video_path")
+    if not isinstance(video_path, str) or not video_path.strip():
+        raise ValueError("no 'video_path' string (the past segment)")
+    full_path = entry.get("full_video_path")
+    if full_path is not None and not isinstance(full_path, str):
+        raise ValueError("'full_video_path' is not a string")
+    caption = entry.get("caption")
+    if caption is not None and not isinstance(caption, str):
+        raise ValueError("'caption' is not a string")
+
+    events = parse_events(entry.get("events"))
+    x, split_s, part1, part2 = parse_video_split(entry.get("video_split"))
+    if not 1 <= x < len(events):
+        raise ValueError(
+            f"last past scene 'Scene {x}' is outside Scene 1..Scene {len(events) - 1}"
+        )
+    if split_s <= 0:
+        raise ValueError("split time is 0; the past segment would be empty")
+
+    optional: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    for name, parse, field in (
+        ("ds_reasoning", parse_reasoning, "reasoning"),
+        ("o3_critique", parse_critique, "critique"),
+        ("mc_qa", parse_qa, "mc_qa"),
+        ("oe_qa", parse_qa, "oe_qa"),
+    ):
+        if name in entry and entry[name] is not None:
+            try:
+                optional[field] = parse(entry[name])
+            except (ValueError, ValidationError):
+                raw[name] = entry[name]
+
+    video_id = PurePosixPath(full_path or video_path).stem or "video"
+    split_index = seen.get(video_id, 0)
+    seen[video_id] = split_index + 1
+    extra: dict[str, Any] = {"video_path": video_path}
+    if full_path is not None:
+        extra["full_video_path"] = full_path
+    other = {k: v for k, v in entry.items() if k not in KNOWN_FIELDS}
+    if other:
+        extra["v1_other"] = other
+
+    record = NEPRecord(
+        id=f"{video_id}#{split_index}",
+        source=source,
+        video_id=video_id,
+        video=None,
+        events=events,
+        split=SplitPlan(
+            split_s=split_s, split_index=split_index, last_past_event=x - 1,
+            event_boundary_s=split_s, snapped_to="event_boundary", reason=V1_REASON,
+        ),
+        caption=caption,
+        caption_part1=part1,
+        caption_part2=part2,
+        extra=extra,
+        **optional,
+    )
+    # Keep the original of every part the typed record would not write back as it was.
+    parts = v1_parts(record)
+    for name in RAW_FIELDS:
+        if name in entry and entry[name] is not None and parts[name] != entry[name]:
+            raw[name] = entry[name]
+    if raw:
+        record.extra["v1_raw"] = raw
+    return record
+
+
+def _one_line(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return str(err)
