@@ -184,6 +184,20 @@ def test_text_only_and_missing_clips_become_failures(run_dir: Path, tmp_path: Pa
         assert all(f.hint for f in result.failures)
 
 
+def test_a_rerun_without_validation_drops_the_stale_validation_part(run_dir: Path, records,
+                                                                     tmp_path: Path):
+    for name in ("llamafactory", "easyr1", "verl", "hf"):
+        out = tmp_path / name
+        first = export(name, records, run_dir, out, ExportOptions(val_fraction=0.2))
+        validation = [f for f in first.files if "validation" in f.name]
+        assert len(validation) == 1 and validation[0].is_file()
+        again = export(name, records, run_dir, out)
+        assert not validation[0].exists() and again.count == len(records)
+        assert not [f for f in out.rglob("*") if "validation" in f.name]
+    info = json.loads((tmp_path / "llamafactory" / "dataset_info.json").read_text())
+    assert set(info) == {"nextevent_nep_sft"}
+
+
 def test_placeholder_in_label_is_refused(run_dir: Path, tmp_path: Path):
     record = make_record(run_dir, 1)
     record.caption_part2 = "She rides off <video> down the road."
