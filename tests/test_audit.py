@@ -409,3 +409,21 @@ def test_model_baseline_reads_shuffled_options_never_the_key(pool: list[str]) ->
     rows = {r.baseline: r for r in report.rows}
     assert rows["model:blind"].family == "model" and rows["model:blind"].accuracy == 1.0
     assert "model:blind" in {r.baseline for r in report.failing()}
+
+
+def test_bench_audit_cli_with_a_model_baseline(tmp_path: Path, pool: list[str]) -> None:
+    planted = tmp_path / "planted.jsonl"
+    write_items(bench_items(longest_planted(pool, 100)), planted)
+
+    def longest_reader(request: dict) -> str:
+        opts = re.findall(r"^([ABCD])\. (.*)$", user_text(request), re.M)
+        return max(opts, key=lambda o: len(o[1]))[0]
+
+    with ScriptedServer(longest_reader) as server:
+        result = CliRunner().invoke(app, [
+            "bench", "audit", str(planted), "--baselines", "shortest_chars",
+            "--base-url", server.url, "--model", "blind", "--out", str(tmp_path / "a.json")])
+    assert result.exit_code == 1, result.output
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["groups"]["hop1"]["failing"] == ["model:blind"]
+    assert (tmp_path / "a.cache.sqlite").is_file()  # calls cached next to the audit

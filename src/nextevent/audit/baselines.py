@@ -26,6 +26,7 @@ shortcuts from how distractors were built, not from the world. No function here 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,10 +36,10 @@ import numpy as np
 from nextevent.audit.embed import TextVectors
 from nextevent.audit.items import AuditItem
 from nextevent.audit.text import (
+    embed_parts,
     jaccard,
     number_key,
     parts,
-    raw_parts,
     sentences,
     tokens,
     words,
@@ -88,9 +89,14 @@ class Features:
         return words(self.question)
 
     @cached_property
+    def question_vector(self) -> np.ndarray:
+        assert self.vectors is not None
+        return self.vectors.mean(question_parts(self.question))
+
+    @cached_property
     def option_vectors(self) -> np.ndarray:
         assert self.vectors is not None
-        return np.stack([self.vectors.mean(raw_parts(t)) for t in self.texts])
+        return np.stack([self.vectors.mean(embed_parts(t)) for t in self.texts])
 
     def text_vector(self, text: str, split: bool = False) -> np.ndarray:
         assert self.vectors is not None
@@ -101,11 +107,24 @@ class Features:
                             *sorted(self.texts)])
 
 
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def question_parts(question: str) -> tuple[str, ...]:
+    """What the MiniLM question baselines embed of a question: the event descriptions it
+    quotes (``What happens after "..."?``; T3 and FutureBench interpolation questions),
+    whose mean vector stands for the question, so the template's wording adds no noise and
+    quoted events share encodings with the options; the whole question when it quotes
+    nothing."""
+    quoted = tuple(q.strip() for q in _QUOTED.findall(question) if q.strip())
+    return quoted or (question,)
+
+
 def embedding_texts(item: AuditItem, families: set[str]) -> list[str]:
     """The texts the MiniLM baselines of ``families`` encode for ``item``."""
-    out = [p for t in item.options.values() for p in raw_parts(t)]
+    out = [p for t in item.options.values() for p in embed_parts(t)]
     if QUESTION_ONLY in families:
-        out.append(item.question)
+        out += list(question_parts(item.question))
         if item.anchor:
             out.append(item.anchor)
     if PAST_TEXT in families and item.past_text:
@@ -259,7 +278,9 @@ def _q(f: Features) -> list[Score] | None:
 
 
 def _qv(f: Features) -> list[Score] | None:
-    return _cosine(f, f.question)
+    if not f.question.strip():
+        return None
+    return [float(np.dot(v, f.question_vector)) for v in f.option_vectors]
 
 
 def _a(f: Features) -> list[Score] | None:
@@ -310,9 +331,9 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in [
     Baseline("question_overlap_words_min", QUESTION_ONLY, _q, "min",
              doc="lowest word Jaccard to the question"),
     Baseline("question_minilm", QUESTION_ONLY, _qv, "max", minilm=True,
-             doc="highest MiniLM cosine to the question"),
+             doc="highest MiniLM cosine to the question (its quoted events)"),
     Baseline("question_minilm_min", QUESTION_ONLY, _qv, "min", minilm=True,
-             doc="lowest MiniLM cosine to the question"),
+             doc="lowest MiniLM cosine to the question (its quoted events)"),
     Baseline("anchor_overlap_words", QUESTION_ONLY, _a, "max",
              doc="highest word Jaccard to the end anchor"),
     Baseline("anchor_overlap_words_min", QUESTION_ONLY, _a, "min",

@@ -6,7 +6,8 @@ FutureBench option ``(1) e1 (2) e2 ...`` is embedded as the normalised mean of i
 events' embeddings, and a past caption as the normalised mean of its sentences': the
 events repeat across options and items, so far fewer texts are encoded (tens of
 thousands of items need only their unique event sentences), and no text is truncated at
-MiniLM's 256 word pieces.
+MiniLM's 256 word pieces. Texts are keyed without surrounding spaces and final full
+stops (``"A man runs."`` and a quoted ``"A man runs"`` share one encoding).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Encoder(Protocol):
     array or a torch tensor), e.g. `nextevent.rewards.embedding.SentenceSimilarity`."""
 
     def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+def text_key(text: str) -> str:
+    """The form a text is encoded and cached in: stripped, final full stops dropped."""
+    return text.strip().rstrip(".").rstrip() or text.strip()
 
 
 class TextVectors:
@@ -48,7 +54,7 @@ class TextVectors:
 
     def add(self, texts: Iterable[str]) -> None:
         """Encode the texts not seen yet (one batched call)."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._vec))
+        todo = list(dict.fromkeys(k for k in map(text_key, texts) if k not in self._vec))
         if not todo:
             return
         out = self.encoder.encode(todo)
@@ -63,8 +69,9 @@ class TextVectors:
     def mean(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised mean vector of ``texts`` (each must have been `add`-ed), float64,
         summed in sorted text order so the same texts in any order give the same bits."""
-        if len(texts) == 1:
-            return self._vec[texts[0]]
-        v = np.mean([self._vec[t] for t in sorted(texts)], axis=0)
+        keys = sorted(map(text_key, texts))
+        if len(keys) == 1:
+            return self._vec[keys[0]]
+        v = np.mean([self._vec[k] for k in keys], axis=0)
         n = float(np.linalg.norm(v))
         return v / n if n else v

@@ -67,6 +67,24 @@ def raw_parts(text: str) -> tuple[str, ...]:
     return (text.strip(),)
 
 
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+@lru_cache(maxsize=1 << 18)
+def embed_parts(text: str) -> tuple[str, ...]:
+    """What stands for an option in embedding space (its vector is their mean): the
+    events of a ``(1) ... (2) ...`` option, else the event descriptions of an option made
+    of quotes and at most 3 other words (T3 ``From "..." to "..."``), else the whole
+    text."""
+    events = raw_parts(text)
+    if len(events) > 1:
+        return events
+    quoted = tuple(q.strip() for q in _QUOTED.findall(text) if q.strip())
+    if quoted and len(tokens(_QUOTED.sub(" ", text))) <= 3:
+        return quoted
+    return events
+
+
 @lru_cache(maxsize=1 << 18)
 def parts(text: str) -> tuple[str, ...]:
     """`raw_parts` normalised (lower case, words only, stopwords kept): the form in which
