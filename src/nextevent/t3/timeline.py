@@ -18,6 +18,17 @@ as ``Frame 1: ...``, ``Frame 2: ...``. Every T3 task here is asked about a `Time
 * **Visible events**: an event shorter than the frame interval may fall between two
   frames; it is then not in the text video, and no question mentions it or has it as
   its answer. "Right before/after" is about visible events.
+* **Duration**: ``Timeline.duration_from`` says where the sampled span comes from:
+  ``annotation`` (the file gives the video's length: ActivityNet, TACoS, YouCook2),
+  ``durations_file`` (Charades' own lengths, ``t3 synth --durations``), ``probe`` (the
+  video file of a run), or ``last_event_end`` (nothing else known: frames span up to
+  where the last annotated event ends, and prompts say exactly that, never "a video of
+  N s").
+* **Raw spans and near-duplicates** (`nextevent.t3.similar`): each segment keeps its
+  event's raw end (before the importer's overlap trimming) when known; `Timeline.paired`
+  is False for two events whose raw spans overlap by IoU >= 0.5 or whose texts are
+  near-duplicates, and `Timeline.nameable` is False for an event that shares its text,
+  or a near-duplicate of it, with another visible event.
 * **Untimed scenes** (V1-33K records: order, no times) become one frame per scene.
 * **Pseudo-videos** from independent image captions are built in `nextevent.t3.frames`.
 
@@ -31,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nextevent.records import Event
+from nextevent.t3.similar import RAW_IOU_MAX, iou, near_duplicate
 
 GAP_TEXT = "(no annotated event)"
 """What a frame inside no event says."""
@@ -51,6 +63,8 @@ class Segment:
         ref: index of the event in the source's event list (or of the caption in the
             caption list, for pseudo-videos): how a check finds the source timestamps.
         start_s, end_s: the source event's span in seconds; None for untimed sources.
+        raw_end_s: the event's end as annotated, before the importer trimmed an overlap
+            or clipped it (seconds); None when unknown (then ``end_s`` stands in).
     """
 
     text: str
@@ -59,6 +73,16 @@ class Segment:
     ref: int
     start_s: float | None = None
     end_s: float | None = None
+    raw_end_s: float | None = None
+
+    @property
+    def raw_span(self) -> tuple[float, float] | None:
+        """``(start_s, raw end)`` in seconds (the cleaned end when the raw one is
+        unknown); None for untimed events."""
+        if self.start_s is None or self.end_s is None:
+            return None
+        end = self.raw_end_s if self.raw_end_s is not None else self.end_s
+        return (self.start_s, max(end, self.end_s))
 
 
 @dataclass
@@ -74,6 +98,8 @@ class Timeline:
         segments: the visible events, in time order.
         frame_times_s: time of each frame in seconds (None for untimed sources).
         duration_s: the duration the frames were sampled over, in seconds (or None).
+        duration_from: where ``duration_s`` comes from: ``annotation``,
+            ``durations_file``, ``probe`` or ``last_event_end`` (None when untimed).
     """
 
     id: str
@@ -83,13 +109,30 @@ class Timeline:
     segments: list[Segment]
     frame_times_s: list[float] | None = None
     duration_s: float | None = None
+    duration_from: str | None = None
     text_counts: dict[str, int] = field(default_factory=dict, repr=False)
+    _ambiguous: set[int] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         counts: dict[str, int] = {}
         for seg in self.segments:
             counts[seg.text] = counts.get(seg.text, 0) + 1
         self.text_counts = counts
+        texts = list(counts)
+        close: set[str] = set()
+        for a, t in enumerate(texts):
+            for u in texts[a + 1:]:
+                if near_duplicate(t, u):
+                    close.update((t, u))
+        self._ambiguous = {i for i, s in enumerate(self.segments)
+                           if counts[s.text] > 1 or s.text in close}
+
+    @property
+    def duration_known(self) -> bool:
+        """True when ``duration_s`` is the video's real length (not the last event's
+        end)."""
+        return self.duration_s is not None and self.duration_from not in (None,
+                                                                          "last_event_end")
 
     @property
     def n_frames(self) -> int:
@@ -103,9 +146,24 @@ class Timeline:
 
     def nameable(self, index: int) -> bool:
         """True when segment ``index`` can be named by its text: no other visible event
-        has the same text (the rule for duplicates: questions that would name an
-        ambiguous event are not asked)."""
-        return self.text_counts[self.segments[index].text] == 1
+        has the same text or a near-duplicate of it (`nextevent.t3.similar`; questions
+        that would name an ambiguous event are not asked)."""
+        return index not in self._ambiguous
+
+    def paired(self, i: int, j: int) -> bool:
+        """True when segments ``i`` and ``j`` may be asked about together (order,
+        referring): their raw spans overlap by IoU below `RAW_IOU_MAX` and their texts
+        are not near-duplicates."""
+        a, b = self.segments[i], self.segments[j]
+        if near_duplicate(a.text, b.text):
+            return False
+        sa, sb = a.raw_span, b.raw_span
+        return sa is None or sb is None or iou(sa, sb) < RAW_IOU_MAX
+
+    def state_text(self, k: int) -> str | None:
+        """The text frame ``k`` (1-based) shows, or None in a gap."""
+        seg = self.frame_seg[k - 1]
+        return None if seg is None else self.segments[seg].text
 
     def frame_label(self, k: int) -> str:
         """``Frame k`` or, for timed sources, ``Frame k (12.5 s)``."""
@@ -153,6 +211,8 @@ def timeline_from_events(
     *,
     max_frames: int = 16,
     min_interval_s: float = 1.0,
+    raw_ends: Sequence[float | None] | None = None,
+    duration_from: str = "annotation",
 ) -> Timeline:
     """Sample a video's events into a text video (rules in the module docstring).
 
@@ -162,10 +222,15 @@ def timeline_from_events(
         duration_s: the video's duration in seconds; None to use the last event's end.
         max_frames: most frames in the text video.
         min_interval_s: least seconds between two frames (short videos get fewer frames).
+        raw_ends: per event, its end as annotated before cleaning (seconds) or None;
+            None when not known at all (`nextevent.t3.raw`).
+        duration_from: where ``duration_s`` comes from (``annotation``,
+            ``durations_file``, ``probe``); ``last_event_end`` is set when it is None.
 
     Raises:
         TimelineError: when the events overlap or are out of order, mix timed and untimed
             events, have no positive span, or fewer than 2 events are visible.
+        ValueError: when ``raw_ends`` has another length than ``events`` (a caller bug).
     """
     if not events:
         raise TimelineError(f"video {video_id} has no events")
@@ -183,8 +248,11 @@ def timeline_from_events(
             raise TimelineError(
                 f"video {video_id}: events {a.text!r} and {b.text!r} overlap or are out of "
                 "order; import them with nextevent's importers, which trim overlaps")
+    if raw_ends is not None and len(raw_ends) != len(events):
+        raise ValueError(f"got {len(raw_ends)} raw ends for {len(events)} events")
     last_end = max(e.end_s for e in events)  # type: ignore[type-var]
-    duration = duration_s if duration_s and duration_s > 0 else last_end
+    known = bool(duration_s and duration_s > 0)
+    duration = duration_s if known else last_end
     if not duration or duration <= 0:
         raise TimelineError(f"video {video_id} has no positive duration")
     n = frame_count(duration, max_frames, min_interval_s)
@@ -206,14 +274,17 @@ def timeline_from_events(
             continue
         if segments and segments[-1].ref == ev:
             prev = segments[-1]
-            segments[-1] = Segment(prev.text, prev.first, k, ev, prev.start_s, prev.end_s)
+            segments[-1] = Segment(prev.text, prev.first, k, ev, prev.start_s, prev.end_s,
+                                   prev.raw_end_s)
         else:
             e = events[ev]
-            segments.append(Segment(e.text, k, k, ev, e.start_s, e.end_s))
+            segments.append(Segment(e.text, k, k, ev, e.start_s, e.end_s,
+                                    raw_ends[ev] if raw_ends is not None else None))
         frame_seg.append(len(segments) - 1)
     texts = [GAP_TEXT if s is None else segments[s].text for s in frame_seg]
     timeline = Timeline(video_id, source, texts, frame_seg, segments,
-                        frame_times_s=[round(t, 1) for t in times], duration_s=duration)
+                        frame_times_s=[round(t, 1) for t in times], duration_s=duration,
+                        duration_from=duration_from if known else "last_event_end")
     return _enough(timeline)
 
 
