@@ -29,7 +29,7 @@ dataset. Typical use::
 from __future__ import annotations
 
 from nextevent.t3.frames import compose_pseudo_videos, read_captions
-from nextevent.t3.items import ASPECTS, FORMS, Question, T3Item, make_item
+from nextevent.t3.items import ASPECTS, FORMS, Orbit, Question, T3Item, make_items
 from nextevent.t3.mix import mix_files, mix_samples, read_general, write_mix
 from nextevent.t3.stats import length_stats, write_stats
 from nextevent.t3.synth import (
@@ -49,6 +49,7 @@ __all__ = [
     "ASPECTS",
     "FORMS",
     "TASKS",
+    "Orbit",
     "Question",
     "Segment",
     "SynthConfig",
@@ -60,7 +61,7 @@ __all__ = [
     "compose_pseudo_videos",
     "length_stats",
     "load_counter",
-    "make_item",
+    "make_items",
     "mix_files",
     "mix_samples",
     "read_captions",

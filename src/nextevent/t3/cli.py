@@ -67,14 +67,34 @@ def synth(
         min=1, help="Drop items whose prompt plus answer has more tokens than this "
         "(tokens of --tokenizer).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    durations: Annotated[Path | None, typer.Option(
+        help="CSV with id,length columns (Charades' own Charades_v1_*.csv): the real "
+        "length in seconds of videos whose annotation gives none (Charades-STA). Without "
+        "it such videos are sampled up to their last annotated end, and prompts say so."
+        )] = None,
+    gate: Annotated[str, typer.Option(
+        help="Blind-audit gate on the multiple-choice items: drop (drop the orbits a "
+        "failing baseline solves until every task passes), fail (stop when a task "
+        "fails), off.")] = "drop",
+    gate_baselines: Annotated[str | None, typer.Option(
+        help="Comma-separated audit baselines for the gate (default: all).")] = None,
+    gate_min_items: Annotated[int, typer.Option(
+        min=1, help="Fewest multiple-choice items of a task for the gate to apply "
+        "(count).")] = 100,
 ) -> None:
-    """Synthesize T3 items from timed events or independent captions and write them."""
+    """Synthesize T3 items from timed events or independent captions, audit them and
+    write them, with <out>.failures.jsonl (every event trimmed or dropped, every video
+    skipped) and <out>.summary.json (counts and the audit) beside the output."""
+    from nextevent.records import Failure
     from nextevent.t3.frames import compose_pseudo_videos, read_captions
+    from nextevent.t3.gate import GATE_MODES
+    from nextevent.t3.gate import gate as run_gate
     from nextevent.t3.items import ASPECTS, FORMS
+    from nextevent.t3.summary import write_failures, write_summary
     from nextevent.t3.synth import (
         SynthConfig,
+        finish,
         synthesize,
-        timelines_from_annotations,
         timelines_from_records,
         write_items,
     )
@@ -84,9 +104,16 @@ def synth(
     form_list = _split(forms, "--forms", FORMS)
     if min_scenes > max_scenes:
         raise typer.BadParameter("--min-scenes must not exceed --max-scenes")
+    if gate not in GATE_MODES:
+        raise typer.BadParameter(f"--gate: choose from {', '.join(GATE_MODES)}, not {gate!r}")
+    failures: list[Failure] = []
+    counts: dict[str, dict[str, int]] = {}
     try:
         counter = load_counter(tokenizer) if (tokenizer or max_tokens) else None
         skipped: dict[str, int] = {}
+        if durations is not None and (source.is_dir() or (format or "").strip().lower()
+                                      == "captions"):
+            raise typer.BadParameter("--durations applies to annotation files only")
         if source.is_dir():
             from nextevent.store import read_records
 
@@ -97,23 +124,26 @@ def synth(
                                      "an annotation file with --format")
             timelines, skip = timelines_from_records(
                 read_records(records_path), max_frames=max_frames,
-                min_interval_s=min_interval)
+                min_interval_s=min_interval, failures=failures)
             skipped = dict(skip)
         elif (format or "").strip().lower() == "captions":
             timelines = compose_pseudo_videos(
                 read_captions(source), max_frames=max_frames, min_scenes=min_scenes,
                 max_scenes=max_scenes, seed=seed, source=f"captions:{source.stem}")
         else:
-            from nextevent.sources import guess_format, load_annotations
+            from nextevent.sources import guess_format
 
             fmt = format or guess_format(source)
             if fmt is None:
                 raise NextEventError("t3", f"cannot tell the format of {source}",
                                      f"pass --format ({SOURCE_FORMATS})")
-            imported = load_annotations(source, fmt)
-            timelines, skip = timelines_from_annotations(
-                imported.annotations, max_frames=max_frames, min_interval_s=min_interval)
-            skipped = dict(skip)
+            from nextevent.t3.inputs import timelines_from_file
+
+            loaded = timelines_from_file(source, fmt, durations=durations,
+                                         max_frames=max_frames, min_interval_s=min_interval)
+            timelines, skipped = loaded.timelines, loaded.skipped
+            failures.extend(loaded.failures)
+            counts.update(loaded.counts)
         config = SynthConfig(aspects=aspect_list, per_aspect=per_aspect, forms=form_list,
                              seed=seed, num=num, max_tokens=max_tokens, counter=counter)
     except NextEventError as err:
@@ -121,12 +151,43 @@ def synth(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     result = synthesize(timelines, config)
+    names = ([n.strip() for n in gate_baselines.split(",") if n.strip()]
+             if gate_baselines else None)
+    try:
+        kept, gated = run_gate(result.items, mode=gate, min_items=gate_min_items,
+                               baselines=names, seed=seed)
+    except NextEventError as err:
+        _fail(err, 1)  # the command ran; its items fail the gate
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    by_orbit: dict[str, list] = {}
+    for item in kept:
+        by_orbit.setdefault(str(item.meta.get("orbit", item.id)), []).append(item)
+    finish(result, list(by_orbit.values()))
+    result.gate = gated
     written = write_items(result.items, out)
+    failures_path = out.with_name(out.stem + ".failures.jsonl")
+    write_failures(failures, failures_path)
+    summary_path = out.with_name(out.stem + ".summary.json")
+    write_summary(summary_path, out, result, skipped, counts, failures_path, len(failures))
 
     table = Table(title=f"nextevent t3 synth -> {out}", show_header=False)
     table.add_row("videos (timelines) used", str(result.timelines))
     for reason, n in sorted(skipped.items()):
         table.add_row(f"videos skipped: {reason}", str(n))
+    if "import" in counts:
+        imp = counts["import"]
+        table.add_row("import: events dropped / trimmed / clipped / repeats",
+                      f"{imp.get('events_in', 0) - imp.get('events', 0)} / "
+                      f"{imp.get('overlaps_trimmed', 0)} / {imp.get('clipped', 0)} / "
+                      f"{imp.get('duplicates', 0)}")
+    if "durations" in counts:
+        d = counts["durations"]
+        table.add_row("durations: videos with / without a length",
+                      f"{d['videos_with_length']} / {d['videos_without_length']}")
+    table.add_row("event pairs never asked together: raw IoU >= 0.5 / near-duplicate",
+                  f"{result.pairs_blocked.get('raw_iou', 0)} / "
+                  f"{result.pairs_blocked.get('near_duplicate', 0)}")
     for aspect in aspect_list:
         table.add_row(f"items: {aspect}", str(result.by_aspect.get(aspect, 0)))
     for task, n in result.by_task.items():
@@ -136,7 +197,16 @@ def synth(
                   f"{result.duplicates} / {result.too_long} / {result.not_selected}")
     for aspect, n in sorted(result.no_question.items()):
         table.add_row(f"videos with no {aspect} question", str(n))
+    if gated.mode != "off":
+        table.add_row("gate: audits / items dropped",
+                      f"{gated.rounds} / {sum(gated.dropped.values())}")
+        for task, best in gated.last.items():
+            table.add_row(f"  audit {task}", f"best {best['baseline']} "
+                          f"{100 * best['accuracy']:.1f}% (chance {100 * best['chance']:.1f}%, "
+                          f"n {best['n']})")
     table.add_row("items written", str(written))
+    table.add_row("failures (events, videos)", f"{len(failures)} -> {failures_path}")
+    table.add_row("summary", str(summary_path))
     console.print(table)
 
 

@@ -5,14 +5,23 @@ The answer is what the text video shows: the first and last frame that show the 
 event (``start_s <= t_k < end_s``), and for timed sources the times of those frames as
 written in the prompt (one decimal). The annotated span ``[start_s, end_s]`` contains
 them; it is not itself in the prompt, so it is never asked for. Only nameable events are
-asked about. Distractors are the spans of the other events and the true span shifted.
+asked about, and only events whose text has no digits (so no option number is named in
+the question).
+
+Why the options carry no signal: the options are the frame spans (or time spans) of two
+to four named events of the video, and the orbit (`nextevent.t3.items.Orbit`) asks
+about each of them, under the same letters: every option is a real event's span and
+the key once, so neither its numbers' rank, its width nor its spacing to the other
+options tells anything. (Shifted copies of the true span, the old distractors, made the
+key the centre of the options.)
 """
 
 from __future__ import annotations
 
 import random
+import re
 
-from nextevent.t3.items import Question, quote
+from nextevent.t3.items import Orbit, Question, quote
 from nextevent.t3.timeline import Segment, Timeline, format_seconds
 
 FRAME_TEMPLATES = (
@@ -20,6 +29,8 @@ FRAME_TEMPLATES = (
     "Which frames show {x}?",
     "Where in the video does {x} happen? Answer with frame numbers.",
 )
+_DIGITS = re.compile(r"\d")
+
 SPAN_TEMPLATES = (
     "During which time span is {x} seen in the video?",
     "When does {x} happen, judging from the frames? Give the time span.",
@@ -40,58 +51,45 @@ def span_text(timeline: Timeline, first: int, last: int) -> str:
     return f"From {format_seconds(times[first - 1])} to {format_seconds(times[last - 1])}"
 
 
-def _pick(timeline: Timeline, rng: random.Random) -> tuple[int, Segment] | None:
-    names = [i for i in range(len(timeline.segments)) if timeline.nameable(i)]
-    if not names:
+def _orbit(timeline: Timeline, rng: random.Random, task: str, templates: tuple[str, ...],
+           render) -> Orbit | None:
+    names = [i for i in range(len(timeline.segments)) if timeline.nameable(i)
+             and not _DIGITS.search(timeline.segments[i].text)]
+    if len(names) < 2:
         return None
-    i = rng.choice(names)
-    return i, timeline.segments[i]
+    picked = sorted(rng.sample(names, min(4, len(names))))
+    template = rng.randrange(len(templates))
+    choices, questions = [], []
+    for i in picked:
+        seg = timeline.segments[i]
+        right, open_answer = render(seg)
+        choices.append(right)
+        questions.append(Question("grounding", task, templates[template].format(
+            x=quote(seg.text)), right, open_answer, template,
+            {"refs": [seg.ref], "frames": [seg.first, seg.last]}))
+    return Orbit(choices, questions)
 
 
-def _wrong_spans(timeline: Timeline, seg: Segment, rng: random.Random) -> list[tuple[int, int]]:
-    n = timeline.n_frames
-    spans = [(s.first, s.last) for s in timeline.segments if s is not seg]
-    rng.shuffle(spans)
-    width = seg.last - seg.first
-    for shift in (1, -1, 2, -2):
-        a, b = seg.first + shift, seg.last + shift
-        if a >= 1 and b <= n:
-            spans.append((a, b))
-    if width > 0:
-        spans += [(seg.first, seg.last - 1), (seg.first + 1, seg.last)]
-    return [s for s in dict.fromkeys(spans) if s != (seg.first, seg.last)]
+def grounding_frames(timeline: Timeline, rng: random.Random) -> Orbit | None:
+    """Which frames show a named event, over an orbit of two to four events."""
+    def render(seg: Segment) -> tuple[str, str]:
+        right = frames_text(seg.first, seg.last)
+        return right, right + "."
+
+    return _orbit(timeline, rng, "grounding_frames", FRAME_TEMPLATES, render)
 
 
-def grounding_frames(timeline: Timeline, rng: random.Random) -> Question | None:
-    """Which frames show a named event."""
-    picked = _pick(timeline, rng)
-    if picked is None:
-        return None
-    _, seg = picked
-    template = rng.randrange(len(FRAME_TEMPLATES))
-    right = frames_text(seg.first, seg.last)
-    return Question("grounding", "grounding_frames",
-                    FRAME_TEMPLATES[template].format(x=quote(seg.text)), right, right + ".",
-                    [frames_text(a, b) for a, b in _wrong_spans(timeline, seg, rng)],
-                    template, {"refs": [seg.ref], "frames": [seg.first, seg.last]})
-
-
-def grounding_span(timeline: Timeline, rng: random.Random) -> Question | None:
-    """In which time span (seconds, from the frame times) a named event is seen. None
-    for untimed timelines."""
+def grounding_span(timeline: Timeline, rng: random.Random) -> Orbit | None:
+    """In which time span (seconds, from the frame times) a named event is seen, over an
+    orbit of two to four events. None for untimed timelines."""
     if not timeline.timed:
         return None
-    picked = _pick(timeline, rng)
-    if picked is None:
-        return None
-    _, seg = picked
-    template = rng.randrange(len(SPAN_TEMPLATES))
-    right = span_text(timeline, seg.first, seg.last)
-    wrong = [span_text(timeline, a, b) for a, b in _wrong_spans(timeline, seg, rng)]
-    return Question("grounding", "grounding_span",
-                    SPAN_TEMPLATES[template].format(x=quote(seg.text)), right,
-                    f"{right} ({frames_text(seg.first, seg.last)}).", wrong, template,
-                    {"refs": [seg.ref], "frames": [seg.first, seg.last]})
+
+    def render(seg: Segment) -> tuple[str, str]:
+        right = span_text(timeline, seg.first, seg.last)
+        return right, f"{right} ({frames_text(seg.first, seg.last)})."
+
+    return _orbit(timeline, rng, "grounding_span", SPAN_TEMPLATES, render)
 
 
 TASKS = {"grounding_frames": grounding_frames, "grounding_span": grounding_span}

@@ -1,16 +1,18 @@
 """The T3 item (one text-only temporal question) and how a question becomes one.
 
 Every aspect generator (`nextevent.t3.order`, `attribute`, `referring`, `grounding`)
-returns a `Question`: the question text, the correct answer computed from the timeline,
-and distractors drawn from the same timeline. `make_item` renders it as a multiple-choice
+returns an `Orbit`: one option list (the correct answers and distractors, all drawn from
+the same timeline) and the questions that share it, each with its correct answer
+computed from the timeline. `make_items` renders them as multiple-choice items
 (``A.``-``D.`` options, answer = the letter, the lmms-eval instruction used by video QA
-benchmarks) or an open item (answer = a sentence), after the text video.
+benchmarks) or open items (answer = a sentence), after the text video.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,14 +67,13 @@ class T3Item(BaseModel):
 
 @dataclass
 class Question:
-    """A question an aspect generator asks about one timeline, before rendering.
+    """One question an aspect generator asks about one timeline, before rendering.
 
     Attributes:
         aspect, task: as in `T3Item`.
         text: the question sentence(s).
-        correct: the correct answer as an option text.
+        correct: the correct answer as an option text (one of its `Orbit`'s choices).
         open_answer: the correct answer as the open-form target.
-        distractors: wrong option texts (same timeline), most plausible first.
         template: index of the question template used.
         meta: facts for checks (``refs`` and task-specific values).
     """
@@ -82,9 +83,69 @@ class Question:
     text: str
     correct: str
     open_answer: str
-    distractors: list[str] = field(default_factory=list)
     template: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Orbit:
+    """Questions about one timeline that share one option list.
+
+    The tool that makes options carry no signal of their own: in an *exchangeable* orbit
+    there is one question per choice and every choice is the key of exactly one of them,
+    and all are rendered with the same letters (`make_items`). Whatever a blind baseline
+    computes from the options alone (length, centrality, numeric rank, positions, the
+    letter) picks the same letter for every member, so it is right on exactly one of
+    the ``len(choices)`` members: chance, exactly, orbit by orbit. A non-exchangeable
+    orbit (one question) relies on its generator's own symmetry argument.
+
+    Attributes:
+        choices: the option texts, distinct.
+        questions: the questions; each one's ``correct`` is in ``choices``.
+
+    Raises:
+        ValueError: when choices repeat, a question's key is not a choice, or an orbit
+            with as many questions as choices uses a choice as key twice.
+    """
+
+    choices: list[str]
+    questions: list[Question]
+
+    def __post_init__(self) -> None:
+        if len(set(self.choices)) != len(self.choices) or len(self.choices) < 2:
+            raise ValueError(f"an orbit needs >= 2 distinct choices, got {self.choices}")
+        keys = [q.correct for q in self.questions]
+        if not self.questions or any(k not in self.choices for k in keys):
+            raise ValueError(f"orbit keys {keys} are not all among {self.choices}")
+        if len(keys) == len(self.choices) and len(set(keys)) != len(keys):
+            raise ValueError(f"an exchangeable orbit needs each choice as key once: {keys}")
+
+    @property
+    def exchangeable(self) -> bool:
+        """True when every choice is the key of exactly one question."""
+        return len(self.questions) == len(self.choices) > 1
+
+    @property
+    def task(self) -> str:
+        """The task of its questions."""
+        return self.questions[0].task
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def word_set(text: str) -> set[str]:
+    """Lower-case words (letters and digits) of ``text``."""
+    return set(_WORD.findall(text.lower()))
+
+
+def telling_words(*templates: str) -> set[str]:
+    """Words in some but not all of parallel ``templates``: the words that tell an
+    orbit's questions apart (``first`` / ``later``). An option holding one of them would
+    echo one question and not the other, so generators offer no such option."""
+    sets = [word_set(t.replace("{a}", "").replace("{b}", "").replace("{x}", ""))
+            for t in templates]
+    return set().union(*sets) - set.intersection(*sets)
 
 
 def quote(text: str) -> str:
@@ -102,7 +163,17 @@ def sentence(text: str) -> str:
 def intro(timeline: Timeline, rng: random.Random) -> str:
     """One of a few sentences that introduce the text video."""
     n = timeline.n_frames
-    if timeline.timed and timeline.duration_s:
+    if timeline.timed and timeline.duration_s and not timeline.duration_known:
+        end = format_seconds(timeline.duration_s)
+        choices = [
+            f"Below are {n} frames sampled evenly from the start of a video up to {end}, "
+            "where its last annotated event ends, each described in words, in time order.",
+            f"A video is described frame by frame ({n} frames, in time order, sampled "
+            f"evenly up to {end}, the end of its last annotated event):",
+            f"Read this text description of {n} evenly spaced frames of a video, sampled "
+            f"up to {end} (where its annotated events end).",
+        ]
+    elif timeline.timed and timeline.duration_s:
         dur = format_seconds(timeline.duration_s)
         choices = [
             f"Below are {n} frames sampled evenly from a video of {dur}, each described in "
@@ -119,35 +190,40 @@ def intro(timeline: Timeline, rng: random.Random) -> str:
     return rng.choice(choices)
 
 
-def make_item(timeline: Timeline, question: Question, form: str,
-              rng: random.Random) -> T3Item | None:
-    """Render ``question`` about ``timeline`` as a `T3Item` in ``form``.
+def make_items(timeline: Timeline, orbit: Orbit, form: str,
+               rng: random.Random) -> list[T3Item]:
+    """Render every question of ``orbit`` about ``timeline`` as a `T3Item` in ``form``.
 
-    A multiple-choice item takes the correct option and up to 3 distinct distractors,
-    shuffled; it needs at least one distractor, else None is returned.
+    Multiple choice: the choices are shuffled once and every member shows them under the
+    same letters (answer = the key's letter), after the text video and the question,
+    with the lmms-eval instruction. Open: answer = the question's open answer. Each
+    item's ``meta`` holds ``question`` (the question sentence(s) alone, what a blind
+    audit reads), ``orbit`` (an id shared by the members) and ``orbit_size``, besides the
+    generator's facts and ``template``, ``n_frames``, ``duration_s``, ``duration_from``.
     """
-    head = intro(timeline, rng) + "\n" + timeline.render() + "\n\n" + question.text
-    options: dict[str, str] | None = None
-    if form == "mc":
-        wrong: list[str] = []
-        for text in question.distractors:
-            if text != question.correct and text not in wrong:
-                wrong.append(text)
-        if not wrong:
-            return None
-        choices = [question.correct, *wrong[:3]]
-        rng.shuffle(choices)
-        options = dict(zip(LETTERS, choices, strict=False))
-        letter = LETTERS[choices.index(question.correct)]
-        prompt = (head + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
-                  + "\n" + MC_INSTRUCTION)
-        answer = letter
-    else:
-        prompt, answer = head, question.open_answer
-    digest = hashlib.sha1((prompt + "\x00" + answer).encode("utf-8")).hexdigest()[:12]
-    meta = {"template": question.template, "n_frames": timeline.n_frames,
-            "duration_s": timeline.duration_s, **question.meta}
-    return T3Item(id=f"{timeline.source}/{timeline.id}/{question.task}/{digest}",
-                  aspect=question.aspect, task=question.task, form=form,  # type: ignore[arg-type]
-                  source=timeline.source, video_id=timeline.id, prompt=prompt, answer=answer,
-                  options=options, meta=meta)
+    layout = list(orbit.choices)
+    rng.shuffle(layout)
+    options = dict(zip(LETTERS, layout, strict=False)) if form == "mc" else None
+    parts = [timeline.source, timeline.id, orbit.task, form, *layout,
+             *(q.text for q in orbit.questions)]
+    orbit_id = hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()[:12]
+    out = []
+    for question in orbit.questions:
+        head = intro(timeline, rng) + "\n" + timeline.render() + "\n\n" + question.text
+        if options is not None:
+            prompt = (head + "\n" + "\n".join(f"{k}. {v}" for k, v in options.items())
+                      + "\n" + MC_INSTRUCTION)
+            answer = LETTERS[layout.index(question.correct)]
+        else:
+            prompt, answer = head, question.open_answer
+        digest = hashlib.sha1((prompt + "\x00" + answer).encode("utf-8")).hexdigest()[:12]
+        meta = {"template": question.template, "n_frames": timeline.n_frames,
+                "duration_s": timeline.duration_s, "duration_from": timeline.duration_from,
+                "question": question.text, "orbit": orbit_id,
+                "orbit_size": len(orbit.questions), **question.meta}
+        out.append(T3Item(
+            id=f"{timeline.source}/{timeline.id}/{question.task}/{digest}",
+            aspect=question.aspect, task=question.task, form=form,  # type: ignore[arg-type]
+            source=timeline.source, video_id=timeline.id, prompt=prompt, answer=answer,
+            options=dict(options) if options is not None else None, meta=meta))
+    return out

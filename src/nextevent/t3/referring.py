@@ -3,60 +3,66 @@
 
 "Right after X" is the next visible event in time (the next segment; gap frames between
 them are passed over), "right before X" the previous one. X must be nameable (no other
-visible event has its text), and the answer event's text must differ from X's, else the
-question is not asked. Distractors: X itself, X's other neighbour, then other events.
+visible event has its text or a near-duplicate of it) and have a visible event on both
+sides; X, the event before and the event after must have three different texts, no two
+of them near-duplicates or overlapping by raw IoU >= 0.5 (`Timeline.paired`).
+
+Why the options carry no signal: the options are exactly the two neighbours of X (the
+event before and the event after), and the orbit (`nextevent.t3.items.Orbit`) asks
+both "right after X?" and "right before X?" with parallel templates, under the same
+letters. No option holds a word that tells the two templates apart (``after`` /
+``before``, ``follows`` / ``precedes``, ...). X itself is never an option, so no option
+is named in the question (the old shortcut: the named event offered as a distractor),
+each option is the key once, and
+both options stand in the same relation to the question (adjacent to X): what a blind
+baseline computes from the options, or from how they resemble the question, picks the
+same letter for both questions and is right once. (Events farther away would make the
+two neighbours recognisable as "close to X" by their words, so they are not offered.)
 """
 
 from __future__ import annotations
 
 import random
 
-from nextevent.t3.items import Question, quote, sentence
+from nextevent.t3.items import Orbit, Question, quote, sentence, telling_words, word_set
 from nextevent.t3.timeline import Timeline
 
-AFTER_TEMPLATES = (
-    "What happens right after {x}?",
-    "Which event directly follows {x} in the video?",
-    "What does the video show next, once {x} is over?",
+TEMPLATES = (
+    ("What happens right after {x}?", "What happens right before {x}?"),
+    ("Which event directly follows {x} in the video?",
+     "Which event directly precedes {x} in the video?"),
+    ("What does the video show right after {x} ends?",
+     "What does the video show right before {x} begins?"),
 )
-BEFORE_TEMPLATES = (
-    "What happens right before {x}?",
-    "Which event comes just before {x} in the video?",
-    "What was going on immediately before {x}?",
-)
+"""Parallel (after, before) templates."""
 
 
-def _neighbour(timeline: Timeline, rng: random.Random, step: int) -> Question | None:
+def referring_neighbour(timeline: Timeline, rng: random.Random) -> Orbit | None:
+    """What happens right after and right before a named event, as an orbit of two
+    questions whose options are the two neighbours (module docstring). None when no
+    event qualifies."""
     segs = timeline.segments
-    candidates = [i for i in range(len(segs)) if timeline.nameable(i)
-                  and 0 <= i + step < len(segs) and segs[i + step].text != segs[i].text]
+    template = rng.randrange(len(TEMPLATES))
+    telling = telling_words(*TEMPLATES[template])
+    candidates = [i for i in range(1, len(segs) - 1) if timeline.nameable(i)
+                  and not (word_set(segs[i - 1].text) | word_set(segs[i + 1].text)) & telling
+                  and len({segs[i - 1].text, segs[i].text, segs[i + 1].text}) == 3
+                  and timeline.paired(i, i - 1) and timeline.paired(i, i + 1)
+                  and timeline.paired(i - 1, i + 1)]
     if not candidates:
         return None
     i = rng.choice(candidates)
-    x, y = segs[i], segs[i + step]
-    other = [segs[i - step].text] if 0 <= i - step < len(segs) else []
-    rest = [s.text for s in segs if s.text not in (x.text, y.text, *other)]
-    rng.shuffle(rest)
-    distractors = [sentence(t) for t in dict.fromkeys([*other, x.text, *rest])
-                   if t != y.text]
-    after = step == 1
-    templates = AFTER_TEMPLATES if after else BEFORE_TEMPLATES
-    template = rng.randrange(len(templates))
-    return Question("referring", "referring_after" if after else "referring_before",
-                    templates[template].format(x=quote(x.text)), sentence(y.text),
-                    sentence(y.text), distractors, template,
-                    {"refs": [x.ref], "answer_ref": y.ref})
+    x, before, after = segs[i], segs[i - 1], segs[i + 1]
+    questions = [
+        Question("referring", "referring_neighbour", TEMPLATES[template][0].format(
+            x=quote(x.text)), sentence(after.text), sentence(after.text), template,
+            {"refs": [x.ref], "answer_ref": after.ref, "direction": "after"}),
+        Question("referring", "referring_neighbour", TEMPLATES[template][1].format(
+            x=quote(x.text)), sentence(before.text), sentence(before.text), template,
+            {"refs": [x.ref], "answer_ref": before.ref, "direction": "before"}),
+    ]
+    return Orbit([sentence(before.text), sentence(after.text)], questions)
 
 
-def referring_after(timeline: Timeline, rng: random.Random) -> Question | None:
-    """What happens right after a named event."""
-    return _neighbour(timeline, rng, 1)
-
-
-def referring_before(timeline: Timeline, rng: random.Random) -> Question | None:
-    """What happens right before a named event."""
-    return _neighbour(timeline, rng, -1)
-
-
-TASKS = {"referring_before": referring_before, "referring_after": referring_after}
+TASKS = {"referring_neighbour": referring_neighbour}
 """Task name -> generator for the referring aspect."""
