@@ -5,7 +5,8 @@ SRC_DIR holds ``activitynet_captions/val.json``, ``charades_sta/charades_sta_tes
 ``charades_sta/Charades_v1_test_lengths.csv`` and ``tacos/test.json`` as redistributed in
 microsoft/2D-TAN's ``data/`` folder. Seeded: the same sources give the same subsets.
 Every video with a quirk the importers must handle (events out of order, events ending
-after the duration; those the tests name; Charades' first video, with repeated queries for one span) is kept; the rest is a seeded random sample.
+after the duration), every video the tests name and Charades' first video (repeated
+queries for one span) is kept; the rest is a seeded random sample.
 """
 
 from __future__ import annotations
