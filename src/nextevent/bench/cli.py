@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,7 +49,8 @@ def build(
     run_dir: Annotated[Optional[Path], typer.Argument(  # noqa: UP045 (typer)
         help="A run directory written by `nextevent build` (its records.jsonl).")] = None,
     out: Annotated[Path, typer.Option(help="Output benchmark, JSON Lines, one item a "
-                                      "line.")] = Path("bench.jsonl"),
+                                      "line (BENCH.quality.json and BENCH.failures.jsonl "
+                                      "are written next to it).")] = Path("bench.jsonl"),
     annotations: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Text level instead of a run: an annotation file (no video paths).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of --annotations "
@@ -59,34 +61,44 @@ def build(
     = "hop1,hop2,hop3,hop5,interp",
     max_videos: Annotated[int, typer.Option(help="Use at most this many videos (count; 0: "
                                             "all), in file order.")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of distractors and answer letters "
+    seed: Annotated[int, typer.Option(help="Seed of groups and answer letters "
                                       "(integer).")] = 0,
+    gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Run the blind audit at "
+                                       "the end and drop (or refuse) what a baseline "
+                                       "solves.")] = True,
+    gate_min_items: Annotated[int, typer.Option(help="Fewest items of a type for the gate "
+                                                "to apply (count).")] = 100,
     cf_base_url: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="OpenAI-compatible endpoint of a model writing counterfactual distractors "
-        "(none: no counterfactuals).")] = None,
+        help="OpenAI-compatible endpoint of a model writing counterfactual continuations "
+        "that steer which videos are grouped (never options; none: caption "
+        "similarity only).")] = None,
     cf_model: Annotated[str, typer.Option(help="Model name for --cf-base-url.")] = "",
     cf_concurrency: Annotated[int, typer.Option(help="Counterfactual requests in flight "
                                                 "(count).")] = 4,
 ) -> None:
-    """Build FutureBench items (extrapolation hop1/2/3/5, interpolation) with balanced
-    answer letters, and print the quality checks."""
+    """Build FutureBench items (extrapolation hop1/2/3/5, interpolation) in exchangeable
+    option groups, gate them with the blind audit, and print the quality checks."""
+    from nextevent.audit.embed import TextVectors
     from nextevent.bench.build import (
+        LoadedStories,
         build_items,
+        load_annotation_stories,
         quality,
-        stories_from_annotations,
         stories_from_run,
+        write_failures,
         write_items,
     )
+    from nextevent.bench.gate import gate as run_gate
 
     if (run_dir is None) == (annotations is None):
         raise typer.BadParameter("give either RUN_DIR or --annotations FILE (text level)")
+    chosen = _types(types)
     try:
-        stories = (stories_from_run(run_dir) if run_dir is not None
-                   else stories_from_annotations(annotations, fmt))  # type: ignore[arg-type]
+        loaded = (LoadedStories(stories_from_run(run_dir)) if run_dir is not None
+                  else load_annotation_stories(annotations, fmt))  # type: ignore[arg-type]
     except NextEventError as err:
         _fail(err)
-    if max_videos:
-        stories = stories[:max_videos]
+    stories = loaded.stories[:max_videos] if max_videos else loaded.stories
     cfs = None
     if cf_base_url:
         import asyncio
@@ -99,19 +111,60 @@ def build(
         config = model_config(cf_base_url, cf_model, concurrency=cf_concurrency,
                               max_tokens=400, temperature=0.7)
         cfs, failed = asyncio.run(counterfactuals(
-            stories, config, types=_types(types),
+            stories, config, types=chosen,
             cache_path=out.parent / (out.stem + ".cache.sqlite")))
-        console.print(f"counterfactual distractors for {len(cfs)} items ({failed} failed)")
-    items, skipped = build_items(stories, seed=seed, types=_types(types), counterfactuals=cfs)
+        console.print(f"counterfactual continuations for {len(cfs)} items ({failed} failed); "
+                      "they steer grouping only")
+    vectors = TextVectors()
+    result = build_items(stories, seed=seed, types=chosen, vectors=vectors,
+                         counterfactuals=cfs)
+    failures_path = out.parent / (out.stem + ".failures.jsonl")
+    quality_path = out.parent / (out.stem + ".quality.json")
+    failures = list(loaded.failures) + result.failures
+    report: dict = {"import": loaded.stats, "build": result.counts}
+    items = result.items
+    gate_error: NextEventError | None = None
+    if gate and items:
+        try:
+            gated = run_gate(items, vectors=vectors, min_items=gate_min_items, seed=seed)
+        except NextEventError as err:
+            gate_error = err
+            report["gate"] = {"passed": False, "error": str(err)}
+        else:
+            items = gated.items
+            failures += gated.failures
+            report["gate"] = gated.summary()
+    elif not gate:
+        report["gate"] = {"passed": None, "skipped": "--no-gate"}
+    report = {**quality(items), **report, "failures": len(failures),
+              "failures_by_stage": dict(Counter(f.stage for f in failures))}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n_failures = write_failures(failures, failures_path)
+    if gate_error is not None:
+        quality_path.write_text(json.dumps(report, indent=2))
+        _fail(gate_error)
+    if not items:
+        quality_path.write_text(json.dumps(report, indent=2))
+        _fail(NextEventError(
+            "bench", f"no FutureBench item could be built from {len(stories)} video(s): "
+            f"see the {n_failures} reasons in {failures_path}",
+            "exchangeable groups need 4 different videos per question type with enough "
+            "events; add videos or annotations"))
     write_items(items, out)
-    report = quality(items)
-    report["skipped"] = dict(skipped)
-    (out.parent / (out.stem + ".quality.json")).write_text(json.dumps(report, indent=2))
-    console.print(f"wrote {len(items)} items to {out} (letters {report['letters']}, "
-                  f"chi-square p={report['letter_p']:.3f}; duplicate options "
-                  f"{report['duplicate_options']}, answer among distractors "
-                  f"{report['answer_among_distractors']}, duplicate items "
-                  f"{report['duplicate_items']}); by type {report['by_type']}")
+    quality_path.write_text(json.dumps(report, indent=2))
+    gate_text = ("gate: passed" if report["gate"].get("passed") else "gate: not run")
+    console.print(f"wrote {len(items)} items in {sum(report['groups'].values())} groups to "
+                  f"{out} (by type {report['by_type']}; letters {report['letters']}; "
+                  f"duplicate options {report['duplicate_options']}, near-duplicate options "
+                  f"{report['near_duplicate_options']}, duplicate items "
+                  f"{report['duplicate_items']}; {gate_text}); {n_failures} left out, "
+                  f"reasons in {failures_path}")
+    if report["gate"].get("best"):
+        for qtype, best in report["gate"]["best"].items():
+            if best:
+                console.print(f"  {qtype}: best blind baseline {best['baseline']} "
+                              f"({best['family']}) {100 * best['accuracy']:.1f}% of "
+                              f"{best['n']} (chance {100 * best['chance']:.0f}%)")
 
 
 @app.command("eval")

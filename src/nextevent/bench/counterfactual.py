@@ -1,6 +1,13 @@
-"""Counterfactual distractors: model-written continuations that are plausible but
-contradict the past (V1, arXiv 2505.22457, FutureBench distractor design), asked through
-the one model client (`nextevent.llm.LLMClient`) as JSON ``{"events": [...]}``."""
+"""Counterfactual continuations: model-written events that are plausible after the past
+but did not happen (V1, arXiv 2505.22457, FutureBench distractor design), asked through
+the one model client (`nextevent.llm.LLMClient`) as JSON ``{"events": [...]}``.
+
+They are never shown as options: an option that is the key of no item lets an option-only
+rule that spots model-written text beat chance (`nextevent.bench.groups`). Instead they
+steer which videos are grouped: a video's group partners are those whose *true* answer
+is closest to its counterfactual (`nextevent.bench.build.build_items`), i.e. real
+continuations of similar videos that read like a plausible wrong future.
+"""
 
 from __future__ import annotations
 
