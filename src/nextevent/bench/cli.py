@@ -152,7 +152,11 @@ def build(
             "events; add videos or annotations"))
     write_items(items, out)
     quality_path.write_text(json.dumps(report, indent=2))
-    gate_text = ("gate: passed" if report["gate"].get("passed") else "gate: not run")
+    gate_text = "gate: not run (--no-gate)"
+    if report["gate"].get("passed"):
+        small = sorted(t for t, n in report["by_type"].items() if n < gate_min_items)
+        gate_text = "gate: passed" + (f"; {', '.join(small)} under {gate_min_items} items, "
+                                      "reported, not gated" if small else "")
     console.print(f"wrote {len(items)} items in {sum(report['groups'].values())} groups to "
                   f"{out} (by type {report['by_type']}; letters {report['letters']}; "
                   f"duplicate options {report['duplicate_options']}, near-duplicate options "
@@ -164,7 +168,8 @@ def build(
             if best:
                 console.print(f"  {qtype}: best blind baseline {best['baseline']} "
                               f"({best['family']}) {100 * best['accuracy']:.1f}% of "
-                              f"{best['n']} (chance {100 * best['chance']:.0f}%)")
+                              f"{best['n']} (chance {100 * best['chance']:.0f}%"
+                              + (", not gated" if best["n"] < gate_min_items else "") + ")")
 
 
 @app.command("eval")
