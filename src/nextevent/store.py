@@ -17,7 +17,6 @@ twice. A partial last line (killed mid-write) is truncated on open.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,18 +28,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nextevent.records import Failure, NEPRecord
+from nextevent.rundir import (  # noqa: F401  (names re-exported for older imports)
+    BUILD_OPTIONS_NAME,
+    BUILD_OUTPUTS,
+    CLIPS_NAME,
+    FAILURES_NAME,
+    RECORDS_NAME,
+    STATE_NAME,
+    USAGE_NAME,
+    RunDir,
+    safe_name,
+)
 
 Status = Literal["done", "failed", "skipped"]
-
-# The names of the run directory (module docstring). Model builds add usage.jsonl (written
-# by nextevent.pipeline.model_runner) and llm_cache.sqlite (a cache, kept by `clear_run`).
-RECORDS_NAME = "records.jsonl"
-FAILURES_NAME = "failures.jsonl"
-STATE_NAME = "state.sqlite"
-CLIPS_NAME = "clips"
-BUILD_OPTIONS_NAME = "build_options.json"
-USAGE_NAME = "usage.jsonl"
-
 
 class RunStore:
     """Append-only store for one run directory.
@@ -196,18 +196,6 @@ def read_records(path: str | Path) -> Iterator[NEPRecord]:
                 yield NEPRecord.model_validate_json(line)
 
 
-def safe_name(text: str) -> str:
-    """A file-system-safe, collision-free folder name for an id.
-
-    Keeps letters (any script), digits and ``-_.``, replaces the rest with ``_``, cuts to
-    80 characters and appends 8 hex digits of the id's SHA-1, so ``a#0`` and ``a_0`` differ
-    and no name is ``.``, ``..`` or holds a path separator.
-    """
-    cleaned = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip(".")
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
-    return f"{cleaned[:80]}-{digest}"
-
-
 def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
     """The build options stored in ``run_dir`` by its first build, or None when the run
     has none (a new folder, or a run written before options were stored).
@@ -251,8 +239,7 @@ def clear_run(run_dir: str | Path) -> list[Path]:
     """
     run_dir = Path(run_dir)
     removed = []
-    for name in (RECORDS_NAME, FAILURES_NAME, STATE_NAME, f"{STATE_NAME}-journal",
-                 f"{STATE_NAME}-wal", f"{STATE_NAME}-shm", BUILD_OPTIONS_NAME, USAGE_NAME):
+    for name in BUILD_OUTPUTS:
         path = run_dir / name
         if path.is_file():
             path.unlink()

@@ -1,0 +1,99 @@
+"""The run directory's layout: every file name nextevent writes into a run, in one place.
+
+Layout of ``RUN_DIR`` (what `nextevent build` / `nextevent import` write)::
+
+    records.jsonl       one `NEPRecord` per line, append-only (`nextevent.store.RunStore`)
+    failures.jsonl      one `Failure` per line, never the same key twice
+    state.sqlite        status per work item (``<video_id>#<split>`` or ``<video_id>``)
+    clips/<record>/     past.mp4 / future.mp4 of one record (`RunDir.clip_dir`)
+    build_options.json  the options of the first build (rerun check, ``--force``)
+    usage.jsonl         model usage per model-backed build, one line per run
+    llm_cache.sqlite    answered model calls (a cache: kept when a run starts over)
+
+Only this module spells these names; everything else asks a `RunDir` for its paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+RECORDS_NAME = "records.jsonl"
+FAILURES_NAME = "failures.jsonl"
+STATE_NAME = "state.sqlite"
+CLIPS_NAME = "clips"
+BUILD_OPTIONS_NAME = "build_options.json"
+USAGE_NAME = "usage.jsonl"
+LLM_CACHE_NAME = "llm_cache.sqlite"
+
+BUILD_OUTPUTS: tuple[str, ...] = (
+    RECORDS_NAME, FAILURES_NAME, STATE_NAME, f"{STATE_NAME}-journal", f"{STATE_NAME}-wal",
+    f"{STATE_NAME}-shm", BUILD_OPTIONS_NAME, USAGE_NAME)
+"""Files a build writes that a start-over (``--force``) deletes, besides ``clips/``."""
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe, collision-free folder name for an id.
+
+    Keeps letters (any script), digits and ``-_.``, replaces the rest with ``_``, cuts to
+    80 characters and appends 8 hex digits of the id's SHA-1, so ``a#0`` and ``a_0`` differ
+    and no name is ``.``, ``..`` or holds a path separator.
+    """
+    cleaned = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip(".")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return f"{cleaned[:80]}-{digest}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The paths of one run directory (nothing is created or read here).
+
+    Args:
+        root: the run directory.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def records(self) -> Path:
+        return self.root / RECORDS_NAME
+
+    @property
+    def failures(self) -> Path:
+        return self.root / FAILURES_NAME
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_NAME
+
+    @property
+    def clips(self) -> Path:
+        return self.root / CLIPS_NAME
+
+    @property
+    def build_options(self) -> Path:
+        return self.root / BUILD_OPTIONS_NAME
+
+    @property
+    def usage(self) -> Path:
+        return self.root / USAGE_NAME
+
+    @property
+    def llm_cache(self) -> Path:
+        return self.root / LLM_CACHE_NAME
+
+    def clip_dir(self, record_id: str) -> Path:
+        """Folder of one record's clips, named safely whatever the id holds."""
+        return self.clips / safe_name(record_id)
+
+    def relative(self, path: str | Path) -> str:
+        """``path`` (inside the run) relative to the run directory, POSIX separators.
+
+        Raises:
+            ValueError: when ``path`` is not inside the run directory.
+        """
+        return Path(path).relative_to(self.root).as_posix()
