@@ -16,8 +16,11 @@ Only this module spells these names; everything else asks a `RunDir` for its pat
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 RECORDS_NAME = "records.jsonl"
 FAILURES_NAME = "failures.jsonl"
@@ -97,3 +100,29 @@ class RunDir:
             ValueError: when ``path`` is not inside the run directory.
         """
         return Path(path).relative_to(self.root).as_posix()
+
+
+class UsageLine(BaseModel):
+    """One line of ``usage.jsonl``: what one model-backed build used (no keys, no URLs).
+
+    Attributes:
+        time: when the build ended (``%Y-%m-%dT%H:%M:%S%z``).
+        wall_s: seconds the build took.
+        records_new: records it wrote.
+        roles: role -> counters of `nextevent.llm.usage.RoleUsage` (``requests``,
+            ``answers``, ``cache_hits``, ``prompt_tokens``, ``completion_tokens``, ...).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    time: str
+    wall_s: float
+    records_new: int
+    roles: dict[str, dict[str, int]]
+
+
+def append_usage(run: RunDir, line: UsageLine) -> Path:
+    """Append ``line`` to the run's ``usage.jsonl`` (flushed); returns the file."""
+    with run.usage.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line.model_dump(mode="json")) + "\n")
+    return run.usage
