@@ -25,8 +25,18 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
+from pydantic import BaseModel
+
+from nextevent.jsonl import (
+    JSONLError,
+    append_jsonl,
+    cut_torn_tail,
+    decode_line,
+    iter_lines,
+    read_jsonl,
+)
 from nextevent.records import Failure, NEPRecord
 from nextevent.rundir import (  # noqa: F401  (names re-exported for older imports)
     BUILD_OPTIONS_NAME,
@@ -41,6 +51,10 @@ from nextevent.rundir import (  # noqa: F401  (names re-exported for older impor
 )
 
 Status = Literal["done", "failed", "skipped"]
+STORE_HINT = ("the run directory holds a file nextevent did not write; move the run away "
+              "and build it again, or delete the line")
+"""The hint of an error for a line of a run's own files that does not read back."""
+
 
 class RunStore:
     """Append-only store for one run directory.
@@ -50,6 +64,8 @@ class RunStore:
 
     Raises:
         NotADirectoryError: when ``run_dir`` exists and is a file.
+        JSONLError: (stage ``store``) when ``records.jsonl`` or ``failures.jsonl`` holds a
+            whole line that is not a JSON object with its ``id`` / ``key``.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -57,10 +73,11 @@ class RunStore:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise NotADirectoryError(f"run directory {self.run_dir} is a file; pass a folder")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.records_path = self.run_dir / RECORDS_NAME
-        self.failures_path = self.run_dir / FAILURES_NAME
-        self.clips_dir = self.run_dir / CLIPS_NAME
-        self._db = sqlite3.connect(self.run_dir / STATE_NAME)
+        self.paths = RunDir(self.run_dir)
+        self.records_path = self.paths.records
+        self.failures_path = self.paths.failures
+        self.clips_dir = self.paths.clips
+        self._db = sqlite3.connect(self.paths.state)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS state (item TEXT PRIMARY KEY, status TEXT NOT NULL,"
             " stage TEXT, detail TEXT)"
@@ -81,26 +98,28 @@ class RunStore:
 
     @staticmethod
     def _recover(path: Path, key: str) -> set[str]:
-        """Read the ``key`` of every whole line in ``path``; cut off a torn last line."""
+        """Read the ``key`` of every whole line in ``path``; cut off a torn last line.
+
+        Raises:
+            JSONLError: (stage ``store``) for a line that is not a JSON object with ``key``.
+        """
         if not path.exists():
             return set()
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # killed mid-line: drop the partial line
-            with path.open("r+b") as f:
-                f.truncate(end)
-            data = data[:end]
+        cut_torn_tail(path)  # killed mid-line: drop the partial line
         keys: set[str] = set()
-        for line in data.decode("utf-8").splitlines():
-            if line.strip():
-                keys.add(json.loads(line)[key])
+        what = f"a JSON object with a string {key!r}"
+        for number, raw in iter_lines(path):
+            value = decode_line(raw, path=path, number=number, what=what, stage="store",
+                                hint=STORE_HINT).get(key)
+            if not isinstance(value, str):
+                raise JSONLError("store", f"{path} line {number} is not {what}", STORE_HINT,
+                                 path, number)
+            keys.add(value)
         return keys
 
     @staticmethod
-    def _append(handle, line: str) -> None:
-        handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    def _append(handle: IO[str], obj: BaseModel) -> None:
+        append_jsonl(handle, obj)
 
     def has_record(self, record_id: str) -> bool:
         """True when a record with this id is already in ``records.jsonl``."""
@@ -129,7 +148,7 @@ class RunStore:
         """
         if record.id in self._record_ids:
             return False
-        self._append(self._records, record.model_dump_json())
+        self._append(self._records, record)
         self._record_ids.add(record.id)
         self.set_status(record.id, "done", "record")
         return True
@@ -144,7 +163,7 @@ class RunStore:
             self.set_status(item, "failed", failure.stage, failure.error)
         if failure.key in self._failure_keys:
             return False
-        self._append(self._failures, failure.model_dump_json())
+        self._append(self._failures, failure)
         self._failure_keys.add(failure.key)
         return True
 
@@ -154,12 +173,15 @@ class RunStore:
         yield from read_records(self.records_path)
 
     def failures(self) -> list[Failure]:
-        """All failures written to this run, oldest first."""
+        """All failures written to this run, oldest first.
+
+        Raises:
+            JSONLError: (stage ``store``) for a line that is not a `Failure`.
+        """
         self._failures.flush()
         if not self.failures_path.exists():
             return []
-        with self.failures_path.open(encoding="utf-8") as f:
-            return [Failure.model_validate_json(line) for line in f if line.strip()]
+        return list(read_failures(self.failures_path, stage="store"))
 
     def counts(self) -> dict[str, int]:
         """Number of work items per status, e.g. ``{"done": 3, "failed": 2}``."""
@@ -168,7 +190,7 @@ class RunStore:
 
     def clip_dir(self, record_id: str) -> Path:
         """Folder for one record's clips, named safely whatever the video id holds."""
-        return self.clips_dir / safe_name(record_id)
+        return self.paths.clip_dir(record_id)
 
     def close(self) -> None:
         """Flush and close the files and the state database."""
@@ -183,17 +205,61 @@ class RunStore:
         self.close()
 
 
-def read_records(path: str | Path) -> Iterator[NEPRecord]:
-    """Yield `NEPRecord` objects from a ``records.jsonl`` file.
+def read_records(path: str | Path, *, stage: str = "store", hint: str = STORE_HINT,
+                 name: str | None = None) -> Iterator[NEPRecord]:
+    """Yield `NEPRecord` objects from a ``records.jsonl`` file, in file order.
+
+    Args:
+        path: the file (`nextevent.rundir.RunDir.records`).
+        stage, hint: of the error for a bad line (the caller's stage, what to do).
+        name: the file as the error names it; default the path.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        pydantic.ValidationError: when a line does not match the schema.
+        JSONLError: (a `NextEventError` and a ``ValueError``, as pydantic's
+            ``ValidationError`` is) naming the file and the line, when a line is not
+            UTF-8 JSON or does not match the schema.
     """
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield NEPRecord.model_validate_json(line)
+    yield from read_jsonl(path, NEPRecord, what="a NEP record", stage=stage, hint=hint,
+                          name=name)
+
+
+def read_failures(path: str | Path, *, stage: str = "store", hint: str = STORE_HINT,
+                  name: str | None = None) -> Iterator[Failure]:
+    """Yield the `Failure` lines of a ``failures.jsonl`` file (a run's, or one beside a
+    benchmark or T3 file), in file order.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        JSONLError: naming the file and the line, for a line that is not a failure.
+    """
+    yield from read_jsonl(path, Failure, what="a failure", stage=stage, hint=hint, name=name)
+
+
+def read_state_counts(run_dir: str | Path) -> dict[tuple[str, str], int]:
+    """Work items per ``(status, stage)`` in a run's ``state.sqlite``, opened read-only
+    (nothing is created or changed; a build may be running). ``stage`` is ``""`` where
+    none was stored.
+
+    Returns:
+        ``{("done", "record"): 3, ("failed", "cut"): 1, ...}``; empty when the run has no
+        state file or the file is not a state database this version reads.
+    """
+    path = RunDir(Path(run_dir)).state
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = db.execute("SELECT status, COALESCE(stage, ''), COUNT(*) FROM state"
+                          " GROUP BY status, stage").fetchall()
+    except sqlite3.DatabaseError:
+        return {}  # an older or foreign state file: the counts are optional
+    finally:
+        db.close()
+    return {(status, stage): n for status, stage, n in rows}
 
 
 def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
@@ -203,7 +269,7 @@ def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
     Raises:
         ValueError: when the file is not a JSON object (edited by hand).
     """
-    path = Path(run_dir) / BUILD_OPTIONS_NAME
+    path = RunDir(Path(run_dir)).build_options
     if not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -214,7 +280,7 @@ def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
 
 def write_build_options(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
     """Store ``options`` (name -> JSON value) in ``run_dir`` atomically; returns the file."""
-    path = Path(run_dir) / BUILD_OPTIONS_NAME
+    path = RunDir(Path(run_dir)).build_options
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n",
                        encoding="utf-8")
@@ -244,7 +310,7 @@ def clear_run(run_dir: str | Path) -> list[Path]:
         if path.is_file():
             path.unlink()
             removed.append(path)
-    clips = run_dir / CLIPS_NAME
+    clips = RunDir(run_dir).clips
     if clips.is_dir():
         shutil.rmtree(clips)
         removed.append(clips)

@@ -1,33 +1,36 @@
 """What a report shows, read from a run directory, a benchmark file, a T3 file and an eval
 JSON.
 
-Nothing here writes to the run directory: records are read with
-`nextevent.store.read_records`, failures line by line, ``state.sqlite`` read-only.
+Nothing here writes to the run directory: records and failures are read with
+`nextevent.store.read_records` / `nextevent.store.read_failures` (every JSON Lines file
+through `nextevent.jsonl.read_jsonl`), ``state.sqlite`` read-only with
+`nextevent.store.read_state_counts`; file names come from `nextevent.rundir.RunDir`.
 
 Inputs the report reads besides the run directory (formats agreed with the engineers of
 the model client and of FutureBench; both optional):
 
-- ``RUN_DIR/usage.jsonl``: model calls per role,
-  ``{role: {"calls": int, "prompt_tokens": int, "completion_tokens": int}}``.
+- ``RUN_DIR/usage.jsonl``: one `nextevent.rundir.UsageLine` per model-backed build,
+  ``{"time", "wall_s", "records_new", "roles": {role: {"requests": int,
+  "prompt_tokens": int, "completion_tokens": int, ...}}}``.
 - ``--eval EVAL.json``: ``{"overall": {"accuracy": float, "ci95": [lo, hi], "n": int},
   "by_type": {"hop1": {...same...}, ...}}``; accuracy and bounds are fractions in [0, 1].
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nextevent.jsonl import read_jsonl
 from nextevent.records import BenchItem, Failure, NEPRecord, NextEventError
-from nextevent.store import read_records
+from nextevent.rundir import RunDir, UsageLine
+from nextevent.store import read_failures, read_records, read_state_counts
 
 if TYPE_CHECKING:
     from nextevent.t3.items import T3Item
@@ -109,104 +112,50 @@ def load_run(run_dir: Path) -> RunData:
             line of ``records.jsonl``, ``failures.jsonl`` or ``usage.jsonl`` is not valid.
     """
     label = str(run_dir)
-    run_dir = run_dir.resolve()
-    records_path = run_dir / "records.jsonl"
-    if not records_path.is_file():
-        raise NextEventError(STAGE, f"{records_path} does not exist",
+    run = RunDir(run_dir.resolve())
+    if not run.records.is_file():
+        raise NextEventError(STAGE, f"{run.records} does not exist",
                              "pass a run directory written by `nextevent build` or "
                              "`nextevent import`")
-    try:
-        records = list(read_records(records_path))
-    except (ValidationError, ValueError) as err:
-        raise NextEventError(STAGE, f"{records_path} holds a line that is not a NEP record: "
-                             f"{_first_line(err)}", "if a build is still writing to this run, "
-                             "rerun the report when it ends") from err
-    return RunData(run_dir=run_dir, records=records,
-                   failures=_read_failures(run_dir / "failures.jsonl"),
-                   states=_read_states(run_dir / "state.sqlite"),
-                   usage=load_usage(run_dir / "usage.jsonl"), label=label)
+    records = list(read_records(run.records, stage=STAGE, hint=(
+        "if a build is still writing to this run, rerun the report when it ends")))
+    failures = (list(read_failures(run.failures, stage=STAGE,
+                                   hint="check the file was written by nextevent"))
+                if run.failures.is_file() else [])
+    return RunData(run_dir=run.root, records=records, failures=failures,
+                   states=read_state_counts(run.root), usage=load_usage(run.usage),
+                   label=label)
 
 
 def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _read_jsonl(path: Path, model: type[_M], name: str, what: str, hint: str) -> list[_M]:
-    """Validate every non-blank line of ``path`` as ``model``.
-
-    Raises:
-        NextEventError: naming ``name`` (how the user gave the file), the line and ``what``
-            it should have been.
-    """
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(model.model_validate_json(line))
-                except ValidationError as err:
-                    raise NextEventError(STAGE, f"{name} line {number} is not {what}: "
-                                         f"{_first_line(err)}", hint) from err
-    return out
-
-
-def _read_failures(path: Path) -> list[Failure]:
-    if not path.is_file():
-        return []
-    return _read_jsonl(path, Failure, str(path), "a failure",
-                       "check the file was written by nextevent")
-
-
-def _read_states(path: Path) -> dict[tuple[str, str], int]:
-    if not path.is_file():
-        return {}
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT status, COALESCE(stage, ''), COUNT(*) FROM state"
-                          " GROUP BY status, stage").fetchall()
-    except sqlite3.DatabaseError:
-        return {}  # an older or foreign state file: the counts are optional
-    finally:
-        db.close()
-    return {(status, stage): n for status, stage, n in rows}
-
-
 def load_usage(path: Path) -> dict[str, RoleUsage] | None:
     """Model calls per role from ``usage.jsonl``, added up over every run that wrote a line;
     None when the file does not exist.
 
-    Each line is what `nextevent.pipeline.model_runner` appends after a model-backed
-    build: ``{"time", "wall_s", "records_new", "roles": {role: {"requests", "answers",
-    "cache_hits", "prompt_tokens", "completion_tokens", ...}}}``; ``calls`` here are the
-    HTTP requests sent (retries and repair re-asks included).
+    Each line is a `nextevent.rundir.UsageLine`, what `nextevent.pipeline.model_runner`
+    appends after a model-backed build: ``{"time", "wall_s", "records_new", "roles":
+    {role: {"requests", "answers", "cache_hits", "prompt_tokens", "completion_tokens",
+    ...}}}``; ``calls`` here are the HTTP requests sent (retries and repair re-asks
+    included).
 
     Raises:
-        NextEventError: stage ``report`` when a line is not such an object.
+        NextEventError: stage ``report`` when a line is not such an object, naming the
+            file and the line.
     """
     if not path.is_file():
         return None
     totals: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            roles = json.loads(line)["roles"]
-            if not isinstance(roles, dict):
-                raise ValueError("'roles' is not an object")
-            for role, counts in roles.items():
-                total = totals.setdefault(str(role), {})
-                for name, value in counts.items():
-                    if not isinstance(value, int):
-                        raise ValueError(f"{role}.{name} is not a count")
-                    total[name] = total.get(name, 0) + value
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise NextEventError(
-                STAGE, f"{path} line {number} is not model usage per role: {_first_line(err)}",
-                "expected the lines `nextevent build --llm-config` appends: "
-                '{"roles": {role: {"requests": int, "prompt_tokens": int, ...}}}') from err
+    for line in read_jsonl(path, UsageLine, what="model usage per role", stage=STAGE,
+                           hint="expected the lines `nextevent build --llm-config` appends: "
+                           '{"time", "wall_s", "records_new", "roles": {role: '
+                           '{"requests": int, "prompt_tokens": int, ...}}}'):
+        for role, counts in line.roles.items():
+            total = totals.setdefault(str(role), {})
+            for name, value in counts.items():
+                total[name] = total.get(name, 0) + value
     try:
         return {role: RoleUsage(calls=c.get("requests", 0), **{
             k: v for k, v in c.items() if k != "requests"}) for role, c in totals.items()}
@@ -224,8 +173,9 @@ def load_bench(path: Path) -> list[BenchItem]:
     if not path.is_file():
         raise NextEventError(STAGE, f"--bench {path} does not exist",
                              "pass the JSONL written by `nextevent bench build`")
-    return _read_jsonl(path, BenchItem, f"--bench {path}", "a FutureBench item",
-                       "pass the JSONL written by `nextevent bench build`")
+    return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage=STAGE,
+                           hint="pass the JSONL written by `nextevent bench build`",
+                           name=f"--bench {path}"))
 
 
 def load_t3(path: Path) -> list[T3Item]:
@@ -239,8 +189,9 @@ def load_t3(path: Path) -> list[T3Item]:
     if not path.is_file():
         raise NextEventError(STAGE, f"--t3 {path} does not exist",
                              "pass the JSONL written by `nextevent t3 synth`")
-    return _read_jsonl(path, T3Item, f"--t3 {path}", "a T3 item",
-                       "pass the JSONL written by `nextevent t3 synth`")
+    return list(read_jsonl(path, T3Item, what="a T3 item", stage=STAGE,
+                           hint="pass the JSONL written by `nextevent t3 synth`",
+                           name=f"--t3 {path}"))
 
 
 def load_eval(path: Path) -> EvalSummary:
