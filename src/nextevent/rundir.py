@@ -126,3 +126,141 @@ def append_usage(run: RunDir, line: UsageLine) -> Path:
     with run.usage.open("a", encoding="utf-8") as f:
         f.write(json.dumps(line.model_dump(mode="json")) + "\n")
     return run.usage
+
+
+# ---------------------------------------------------------------- `nextevent bench eval`
+
+RESULTS_NAME = "results.json"
+RESPONSES_NAME = "responses.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalDir:
+    """The paths of one ``nextevent bench eval --out`` folder (nothing created or read)::
+
+        results.json      `EvalResults`: accuracy overall and per question type
+        responses.jsonl   one `ResponseLine` per item answered, append-only (resumes)
+        llm_cache.sqlite  answered model calls (`nextevent.llm.cache.CallCache`)
+
+    Args:
+        root: the output folder.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def results(self) -> Path:
+        return self.root / RESULTS_NAME
+
+    @property
+    def responses(self) -> Path:
+        return self.root / RESPONSES_NAME
+
+    @property
+    def llm_cache(self) -> Path:
+        return self.root / LLM_CACHE_NAME
+
+
+class AccuracyFigures(BaseModel):
+    """Accuracy of a set of items: fraction right in [0, 1], its bootstrap 95% interval
+    (fractions) and the item count (`nextevent.bench.stats.accuracy_summary`)."""
+
+    accuracy: float
+    ci95: tuple[float, float]
+    n: int
+
+
+class EvalResults(BaseModel):
+    """``results.json`` of `nextevent bench eval`, written as
+    ``json.dumps(model_dump(mode="json"), indent=2)`` (keys in this order).
+
+    Attributes:
+        overall: accuracy over every item.
+        by_type: question type -> its accuracy, types sorted by name.
+        model: the evaluated model's name.
+        mode: the prompt mode (``direct`` or ``reasoning``).
+        text_only: whether the past caption was sent instead of the video.
+        no_answer: responses that named no option (scored wrong).
+    """
+
+    overall: AccuracyFigures
+    by_type: dict[str, AccuracyFigures]
+    model: str
+    mode: str
+    text_only: bool
+    no_answer: int
+
+
+class ResponseLine(BaseModel):
+    """One line of ``responses.jsonl`` (`nextevent bench eval`'s raw log), written as
+    ``json.dumps(model_dump(mode="json"))`` (keys in this order).
+
+    Attributes:
+        id, question_type: the item's.
+        model, mode, text_only: what was asked (a rerun reuses a line with the same
+            ``id``, ``model``, ``mode`` and ``text_only``).
+        response: the model's answer text; reasoning: its separate reasoning text, if any.
+        finish_reason: why generation stopped (``stop``, ``length``, ...), if reported.
+        choice: the option letter read from the response (None: no answer).
+        answer: the right letter; correct: ``choice == answer``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    question_type: str
+    model: str
+    mode: str
+    text_only: bool
+    response: str
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    choice: str | None = None
+    answer: str
+    correct: bool
+
+
+# ------------------------------------------- files beside a `bench build` / `t3 synth` output
+
+
+def beside(out: str | Path, suffix: str) -> Path:
+    """``<folder of out>/<stem of out><suffix>``: ``beside("b/bench.jsonl", ".x.json")`` is
+    ``b/bench.x.json``."""
+    out = Path(out)
+    return out.parent / (out.stem + suffix)
+
+
+def failures_beside(out: str | Path) -> Path:
+    """``<out>.failures.jsonl``: one `nextevent.records.Failure` a line, written by
+    ``bench build`` (every item left out) and ``t3 synth`` (every event or video
+    dropped)."""
+    return beside(out, ".failures.jsonl")
+
+
+def quality_beside(out: str | Path) -> Path:
+    """``<out>.quality.json``: ``bench build``'s quality checks and gate report."""
+    return beside(out, ".quality.json")
+
+
+def summary_beside(out: str | Path) -> Path:
+    """``<out>.summary.json``: ``t3 synth``'s counts and the gate's audit."""
+    return beside(out, ".summary.json")
+
+
+def blind_report_beside(out: str | Path) -> Path:
+    """``<out>.blind.json``: ``bench filter``'s blind accuracy before and after."""
+    return beside(out, ".blind.json")
+
+
+def call_cache_beside(out: str | Path) -> Path:
+    """``<out>.cache.sqlite``: the model call cache of ``bench build --cf-base-url``,
+    ``bench filter`` and the audits' model baseline."""
+    return beside(out, ".cache.sqlite")
+
+
+def audit_report_beside(source: str | Path) -> Path:
+    """``<source>.audit.json``: the default report of ``bench audit`` / ``t3 audit``."""
+    return beside(source, ".audit.json")

@@ -60,12 +60,13 @@ def _run(items: list[Any], source: Path, kind: str, out: Path | None, base_url: 
          concurrency: int) -> None:
     from nextevent.audit import audit
     from nextevent.audit.model import ModelBaseline
+    from nextevent.rundir import audit_report_beside, call_cache_beside
 
     if not items:
         _fail(NextEventError(kind, f"{source} has no multiple-choice items to audit",
                              "build the file with `nextevent bench build` or "
                              "`nextevent t3 synth --forms mc`"))
-    out = out or source.with_name(source.stem + ".audit.json")
+    out = out or audit_report_beside(source)
     names = [n.strip() for n in baselines.split(",") if n.strip()] if baselines else None
     baseline = None
     if base_url:
@@ -73,7 +74,7 @@ def _run(items: list[Any], source: Path, kind: str, out: Path | None, base_url: 
             raise typer.BadParameter("--base-url needs --model")
         baseline = ModelBaseline.from_server(
             base_url, model, concurrency=concurrency, trials=trials,
-            cache_path=out.with_name(out.stem + ".cache.sqlite"))
+            cache_path=call_cache_beside(out))
     try:
         report = audit(items, baselines=names, model=baseline, min_items=min_items, seed=seed)
     except NextEventError as err:

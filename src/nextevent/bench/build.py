@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,9 @@ from nextevent.bench.distractors import normalize, render
 from nextevent.bench.groups import GROUP_SIZE, NEIGHBOURS, Entry, form_groups
 from nextevent.bench.stats import chi_square_uniform
 from nextevent.bench.textsim import near_duplicate
+from nextevent.jsonl import read_jsonl, write_jsonl
 from nextevent.records import MCQ, BenchItem, Failure, NextEventError
+from nextevent.rundir import RunDir
 from nextevent.store import read_records
 
 HOPS: dict[str, int] = {"hop1": 1, "hop2": 2, "hop3": 3, "hop5": 5}
@@ -92,14 +94,16 @@ def stories_from_run(run_dir: str | Path) -> list[Story]:
     """Stories of a run's ``records.jsonl`` (past clips resolved against ``run_dir``).
 
     Raises:
-        NextEventError: stage ``bench``, when the run has no ``records.jsonl``.
+        NextEventError: stage ``bench``, when the run has no ``records.jsonl`` or a line of
+            it is not a NEP record.
     """
-    path = Path(run_dir) / "records.jsonl"
+    path = RunDir(Path(run_dir)).records
     if not path.is_file():
         raise NextEventError("bench", f"{path} does not exist",
                              "give a run directory written by `nextevent build`")
     out = []
-    for rec in read_records(path):
+    for rec in read_records(path, stage="bench", hint="give a run directory written by "
+                            "`nextevent build`, and not while a build writes to it"):
         clip = str((Path(run_dir) / rec.past.path).resolve()) if rec.past else None
         out.append(Story(rec.id, rec.video_id, rec.source, tuple(e.text for e in rec.events),
                          rec.split.last_past_event + 1, clip))
@@ -421,50 +425,43 @@ def quality(items: Sequence[BenchItem]) -> dict[str, Any]:
 
 
 def write_items(items: Iterable[BenchItem], path: str | Path) -> int:
-    """Write items as JSON lines; returns how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as f:
-        for item in items:
-            f.write(item.model_dump_json() + "\n")
-            n += 1
-    return n
+    """Write items as JSON Lines (one ``model_dump_json`` a line), atomically, creating the
+    folder; returns how many.
+
+    Raises:
+        OSError: when the file cannot be written.
+    """
+    return write_jsonl(path, items)
 
 
 def write_failures(failures: Iterable[Failure], path: str | Path) -> int:
-    """Write `Failure` lines (JSON Lines, one per line, the same key once); returns how
-    many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `Failure` lines (JSON Lines, one per line, the same key once), atomically;
+    returns how many.
+
+    Raises:
+        OSError: when the file cannot be written.
+    """
     seen: set[str] = set()
-    n = 0
-    with path.open("w", encoding="utf-8") as f:
+
+    def first_of_key() -> Iterator[Failure]:
         for failure in failures:
-            if failure.key in seen:
-                continue
-            seen.add(failure.key)
-            f.write(failure.model_dump_json() + "\n")
-            n += 1
-    return n
+            if failure.key not in seen:
+                seen.add(failure.key)
+                yield failure
+
+    return write_jsonl(path, first_of_key())
 
 
 def read_items(path: str | Path) -> list[BenchItem]:
-    """Read a benchmark JSONL file.
+    """Read a benchmark JSONL file (one `BenchItem` a line).
 
     Raises:
-        NextEventError: stage ``bench``, when the file is missing or a line is not an item.
+        NextEventError: stage ``bench``, when the file is missing, or (a `JSONLError`,
+            also a ``ValueError``) naming the line, when a line is not an item.
     """
     path = Path(path)
     if not path.is_file():
         raise NextEventError("bench", f"benchmark {path} does not exist",
                              "build one with `nextevent bench build`")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(BenchItem.model_validate_json(line))
-            except ValueError as err:
-                raise NextEventError("bench", f"{path} line {n} is not a FutureBench item: "
-                                     f"{str(err)[:300]}", "rebuild the benchmark") from err
-    return out
+    return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage="bench",
+                           hint="rebuild the benchmark"))

@@ -14,6 +14,13 @@ from rich.table import Table
 
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
+from nextevent.rundir import (
+    EvalDir,
+    blind_report_beside,
+    call_cache_beside,
+    failures_beside,
+    quality_beside,
+)
 
 app = typer.Typer(help="FutureBench: build a next-event multiple-choice benchmark, filter "
                   "items a blind text model solves, evaluate a model, export to lmms-eval.",
@@ -112,14 +119,14 @@ def build(
                               max_tokens=400, temperature=0.7)
         cfs, failed = asyncio.run(counterfactuals(
             stories, config, types=chosen,
-            cache_path=out.parent / (out.stem + ".cache.sqlite")))
+            cache_path=call_cache_beside(out)))
         console.print(f"counterfactual continuations for {len(cfs)} items ({failed} failed); "
                       "they steer grouping only")
     vectors = TextVectors()
     result = build_items(stories, seed=seed, types=chosen, vectors=vectors,
                          counterfactuals=cfs)
-    failures_path = out.parent / (out.stem + ".failures.jsonl")
-    quality_path = out.parent / (out.stem + ".quality.json")
+    failures_path = failures_beside(out)
+    quality_path = quality_beside(out)
     failures = list(loaded.failures) + result.failures
     report: dict = {"import": loaded.stats, "build": result.counts}
     items = result.items
@@ -222,8 +229,9 @@ def eval_(
         _fail(err)
     _print_summary(f"FutureBench: {model} ({mode}{', text only' if text_only else ''})",
                    summary)
-    console.print(f"no answer: {summary['no_answer']}; results in {out / 'results.json'}, "
-                  f"raw responses in {out / 'responses.jsonl'}")
+    paths = EvalDir(out)
+    console.print(f"no answer: {summary['no_answer']}; results in {paths.results}, "
+                  f"raw responses in {paths.responses}")
 
 
 @app.command("filter")
@@ -258,13 +266,13 @@ def filter_(
         config = model_config(base_url, model, concurrency=concurrency, max_tokens=8)
         kept, report = asyncio.run(blind_filter(
             items, config, n=trials, threshold=threshold, seed=seed, with_past=with_past,
-            cache_path=out.parent / (out.stem + ".cache.sqlite")))
+            cache_path=call_cache_beside(out)))
     except (NextEventError, ValueError) as err:
         if isinstance(err, NextEventError):
             _fail(err)
         raise typer.BadParameter(str(err)) from err
     write_items(kept, out)
-    (out.parent / (out.stem + ".blind.json")).write_text(json.dumps(report, indent=2))
+    blind_report_beside(out).write_text(json.dumps(report, indent=2))
     _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {
         "after filter": report["after"]}})
     console.print(f"kept {report['kept']}, dropped {report['dropped']} "

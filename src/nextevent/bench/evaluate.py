@@ -4,9 +4,11 @@ Each item's past segment is sent as sampled, timestamped frames (or one ``video_
 part; `nextevent.llm.vision`) with the question and options; ``text_only`` sends the past
 caption instead (the decoder probe of Video-T3, Li et al., arXiv 2410.06166, Sec. 4).
 The letter is read by `nextevent.rewards.mcq.extract_choice` (``direct`` / ``reasoning``
-mode). Every raw response is appended to ``responses.jsonl`` in the output folder; a rerun
-skips items already answered there for the same model, mode and input.
-Accuracy per question type and overall carries a bootstrap 95% CI over items.
+mode). Every raw response is
+appended to ``responses.jsonl`` in the output folder (`nextevent.rundir.EvalDir`, one
+`nextevent.rundir.ResponseLine` a line); a rerun skips items already answered there for
+the same model, mode and input. Accuracy per question type and overall carries a
+bootstrap 95% CI over items (``results.json``, `nextevent.rundir.EvalResults`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import Any
 
 from nextevent.bench.prompts import PromptMode, question_text
 from nextevent.bench.stats import accuracy_summary
+from nextevent.jsonl import append_jsonl, cut_torn_tail, read_jsonl
 from nextevent.llm.cache import Answer, CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
 from nextevent.records import BenchItem, NextEventError
 from nextevent.rewards.mcq import extract_choice
+from nextevent.rundir import EvalDir, EvalResults, ResponseLine
 
 ROLE = "reasoner"
 """The `nextevent.llm` role the evaluated model is configured under (any role name works
@@ -94,22 +98,24 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
         ``results.json``.
 
     Raises:
-        NextEventError: as `item_messages`; `LLMCallError` when a call fails for good.
+        NextEventError: as `item_messages`; stage ``bench`` when a whole line of
+            ``responses.jsonl`` is a JSON object but no `ResponseLine`;
+            `LLMCallError` when a call fails for good.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "responses.jsonl"
+    out = EvalDir(Path(out_dir))
+    out.root.mkdir(parents=True, exist_ok=True)
+    log_path = out.responses
     cfg = config.roles[ROLE]  # type: ignore[index]
     done: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
     if log_path.is_file():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a crash: asked again
-                done[_log_key(row)] = row
-    client = LLMClient(config, CallCache(out / "llm_cache.sqlite"))
+        cut_torn_tail(log_path)  # a line cut by a crash: asked again, appends start whole
+        for line in read_jsonl(log_path, ResponseLine, what="a bench eval response",
+                               stage="bench", skip_invalid=True,
+                               hint="delete the line (its item is asked again) or use "
+                               "another --out"):
+            row = line.model_dump(mode="json")
+            done[_log_key(row)] = row
+    client = LLMClient(config, CallCache(out.llm_cache))
     log = log_path.open("a", encoding="utf-8")
 
     async def one(item: BenchItem) -> dict[str, Any]:
@@ -120,13 +126,13 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
         answer: Answer = await client.ask(ROLE, messages, lambda a: a, stage="bench-eval",
                                           prompt_version=PROMPT_VERSION)
         choice = extract_choice(answer.content, mode)
-        row = {"id": item.id, "question_type": item.question_type, "model": cfg.model,
-               "mode": mode, "text_only": text_only, "response": answer.content,
-               "reasoning": answer.reasoning, "finish_reason": answer.finish_reason,
-               "choice": choice, "answer": item.qa.Answer,
-               "correct": choice == item.qa.Answer}
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+        correct = choice == item.qa.Answer
+        row = ResponseLine(
+            id=item.id, question_type=item.question_type, model=cfg.model, mode=mode,
+            text_only=text_only, response=answer.content, reasoning=answer.reasoning,
+            finish_reason=answer.finish_reason, choice=choice, answer=item.qa.Answer,
+            correct=correct).model_dump(mode="json")
+        append_jsonl(log, row)
         return row
 
     try:
@@ -136,10 +142,11 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
         await client.aclose()
         if client.cache is not None:
             client.cache.close()
-    summary = summarize(rows, seed=seed)
-    summary.update(model=cfg.model, mode=mode, text_only=text_only,
-                   no_answer=sum(r["choice"] is None for r in rows))
-    (out / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    results = EvalResults(**summarize(rows, seed=seed), model=cfg.model, mode=mode,
+                          text_only=text_only,
+                          no_answer=sum(r["choice"] is None for r in rows))
+    summary = results.model_dump(mode="json")
+    out.results.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 

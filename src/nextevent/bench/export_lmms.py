@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from nextevent.jsonl import write_jsonl
 from nextevent.records import BenchItem
 
 TASK_NAME = "futurebench_local"
@@ -40,9 +41,7 @@ def export_lmms_eval(items: Sequence[BenchItem], out_dir: str | Path) -> Path:
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = out / f"{TASK_NAME}.jsonl"
-    with data.open("w", encoding="utf-8") as f:
-        for item in items:
-            f.write(json.dumps(lmms_doc(item)) + "\n")
+    write_jsonl(data, (lmms_doc(item) for item in items))
     yaml_text = (TEMPLATE_DIR / f"{TASK_NAME}.yaml").read_text(encoding="utf-8")
     yaml_path = out / f"{TASK_NAME}.yaml"
     yaml_path.write_text(yaml_text.replace("__DATA_FILE__", json.dumps(str(data))),

@@ -86,6 +86,7 @@ def synth(
     write them, with <out>.failures.jsonl (every event trimmed or dropped, every video
     skipped) and <out>.summary.json (counts and the audit) beside the output."""
     from nextevent.records import Failure
+    from nextevent.rundir import failures_beside, summary_beside
     from nextevent.t3.frames import compose_pseudo_videos, read_captions
     from nextevent.t3.gate import GATE_MODES
     from nextevent.t3.gate import gate as run_gate
@@ -115,15 +116,17 @@ def synth(
                                       == "captions"):
             raise typer.BadParameter("--durations applies to annotation files only")
         if source.is_dir():
+            from nextevent.rundir import RunDir
             from nextevent.store import read_records
 
-            records_path = source / "records.jsonl"
+            records_path = RunDir(source).records
             if not records_path.is_file():
                 raise NextEventError("t3", f"{source} is a folder without records.jsonl",
                                      "pass a run directory written by `nextevent build`, or "
                                      "an annotation file with --format")
             timelines, skip = timelines_from_records(
-                read_records(records_path), max_frames=max_frames,
+                read_records(records_path, stage="t3", hint="pass a run directory written "
+                             "by `nextevent build`"), max_frames=max_frames,
                 min_interval_s=min_interval, failures=failures)
             skipped = dict(skip)
         elif (format or "").strip().lower() == "captions":
@@ -166,9 +169,9 @@ def synth(
     finish(result, list(by_orbit.values()))
     result.gate = gated
     written = write_items(result.items, out)
-    failures_path = out.with_name(out.stem + ".failures.jsonl")
+    failures_path = failures_beside(out)
     write_failures(failures, failures_path)
-    summary_path = out.with_name(out.stem + ".summary.json")
+    summary_path = summary_beside(out)
     write_summary(summary_path, out, result, skipped, counts, failures_path, len(failures))
 
     table = Table(title=f"nextevent t3 synth -> {out}", show_header=False)

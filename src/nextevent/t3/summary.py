@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import atomic_writer
+from nextevent.jsonl import write_jsonl
 from nextevent.records import Failure
 from nextevent.t3.synth import SynthResult
 
 
 def write_failures(failures: Iterable[Failure], path: Path) -> int:
-    """Write failures as JSON Lines to ``path`` (atomically); returns the count."""
-    n = 0
-    with atomic_writer(Path(path)) as handle:
-        for failure in failures:
-            handle.write(failure.model_dump_json() + "\n")
-            n += 1
-    return n
+    """Write failures as JSON Lines to ``path`` (``<out>.failures.jsonl``,
+    `nextevent.rundir.failures_beside`) atomically; returns the count.
+
+    Raises:
+        OSError: when the file cannot be written.
+    """
+    return write_jsonl(path, failures)
 
 
 def summary(out: Path, result: SynthResult, skipped: dict[str, int],

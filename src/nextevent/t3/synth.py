@@ -27,7 +27,6 @@ every step below, so each option stays the key of exactly one kept member. In or
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nextevent.export.base import atomic_writer
+from nextevent.jsonl import read_jsonl, write_jsonl
 from nextevent.records import Failure, NEPRecord, VideoAnnotation
 from nextevent.t3 import attribute, grounding, order, referring
 from nextevent.t3.items import ASPECTS, FORMS, Orbit, T3Item, make_items
@@ -389,13 +388,12 @@ def _select(orbits: list[list[T3Item]], num: int, rng: random.Random,
 
 def write_items(items: Iterable[T3Item], path: str | Path) -> int:
     """Write items as JSON Lines to ``path`` (atomically: a killed run leaves no half
-    file). Returns the number written."""
-    n = 0
-    with atomic_writer(Path(path)) as handle:
-        for item in items:
-            handle.write(item.model_dump_json(exclude_none=False) + "\n")
-            n += 1
-    return n
+    file; `nextevent.jsonl.write_jsonl`). Returns the number written.
+
+    Raises:
+        OSError: when the file cannot be written.
+    """
+    return write_jsonl(path, items)
 
 
 def read_items(path: str | Path) -> Iterator[T3Item]:
@@ -403,14 +401,8 @@ def read_items(path: str | Path) -> Iterator[T3Item]:
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: naming the line, when a line is not a T3 item.
+        JSONLError: (stage ``t3``; a `nextevent.records.NextEventError` and a
+            ``ValueError``) naming the file and the line, when a line is not a T3 item.
     """
-    with Path(path).open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield T3Item.model_validate(json.loads(line))
-            except ValueError as err:
-                raise ValueError(f"{path}: line {n} is not a T3 item ({err}); write the file "
-                                 "with `nextevent t3 synth`") from err
+    yield from read_jsonl(path, T3Item, what="a T3 item", stage="t3",
+                          hint="write the file with `nextevent t3 synth`")
