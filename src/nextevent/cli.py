@@ -250,10 +250,8 @@ def export(
         "records: the release folder their relative paths start from).")] = None,
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
-    from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions
-    from nextevent.export import export as export_records
+    from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions, check_run, export_run
     from nextevent.export.strategies import parse_mix
-    from nextevent.store import RunStore, read_records
 
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")
@@ -272,21 +270,17 @@ def export(
     options = ExportOptions(seed=seed, media_root=media_root, strategy=strategy, mix=weights,
                             max_samples=max_samples, val_fraction=val_fraction,
                             cft_ratio=cft_ratio, frames=frames)
-    records_path = run_dir / "records.jsonl"
-    if not records_path.exists():
-        _fail(NextEventError("export", f"{records_path} does not exist",
-                             "run `nextevent build` (or `nextevent import`) into it first"))
-    output_dir(out)
     try:
-        result = export_records(target, read_records(records_path), run_dir.resolve(), out,
-                                options)
+        run = check_run(run_dir)
+    except NextEventError as err:
+        _fail(err)
+    output_dir(out)
+    try:  # skipped records go to the run's failures.jsonl too
+        result = export_run(run_dir, target, out, options)
     except NextEventError as err:
         _fail(err)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    with RunStore(run_dir) as store:  # skipped records go to the run's failures too
-        for failure in result.failures:
-            store.add_failure(failure)
     console.print(f"wrote {result.count} samples for {target}:")
     for path in result.files:
         console.print(f"  {path}")
@@ -295,7 +289,7 @@ def export(
     reasons = _skip_reasons(result.failures)
     if result.failures:
         console.print(styled(("skipped", "yellow"), f" {len(result.failures)}, by reason "
-                             f"(each one a line in {run_dir / 'failures.jsonl'}):"))
+                             f"(each one a line in {run.failures}):"))
     for n, reason, _ in reasons[:MAX_REASONS]:
         console.print(f"  {n} x {reason}")
     if len(reasons) > MAX_REASONS:
@@ -303,12 +297,11 @@ def export(
     if result.count:
         return
     if result.failures:
-        n_records = sum(1 for _ in read_records(records_path))
-        why = (f"all {n_records} records were skipped ({len(result.failures)} skips); most "
-               f"often: {reasons[0][1]}")
+        why = (f"all {result.records} records were skipped ({len(result.failures)} skips); "
+               f"most often: {reasons[0][1]}")
         hint = reasons[0][2]
-    elif not any(True for _ in read_records(records_path)):
-        why, hint = (f"{records_path} holds no records",
+    elif not result.records:
+        why, hint = (f"{run.records} holds no records",
                      "build (or import) records into the run first; its failures.jsonl says "
                      "why its videos gave none")
     else:
@@ -335,6 +328,7 @@ def import_v1_cmd(
     out: Annotated[Path, typer.Option(help="Run directory to add the records to.")],
 ) -> None:
     """Read V1-33K records (next_event_prediction.json) into a run directory."""
+    from nextevent.rundir import RunDir
     from nextevent.sources.v1 import import_v1
     from nextevent.store import RunStore
 
@@ -348,7 +342,7 @@ def import_v1_cmd(
         for failure in failures:
             store.add_failure(failure)
     console.print(f"imported {new} new records ({len(records)} read, {len(failures)} failures)"
-                  f" into {out / 'records.jsonl'}")
+                  f" into {RunDir(out).records}")
 
 
 from nextevent.t3.cli import app as t3_app  # noqa: E402

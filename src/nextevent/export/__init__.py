@@ -5,6 +5,11 @@ Every target runs the one loop of `nextevent.export.driver` (records -> strategy
 
     result = export("llamafactory", records, run_dir, out_dir, ExportOptions(seed=3))
 
+or, for a whole run directory (what ``nextevent export`` does: the records read through
+`nextevent.rundir.RunDir`, the skipped ones added to the run's ``failures.jsonl``)::
+
+    result = export_run(run_dir, "llamafactory", out_dir, ExportOptions(seed=3))
+
 and returns an `ExportResult` (files written, sample count, one `Failure` per skipped
 record or sample, a summary for the CLI). Each target also has its function, called
 alike: ``export_llamafactory(records, run_dir, out_dir, options=None, **fields)``, where
@@ -26,7 +31,7 @@ All but ``v1`` use the strategy fields (``strategy``, ``max_samples``, ``cft_rat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +47,8 @@ from nextevent.export.strategies import STRATEGIES, Sample, StrategyResult, buil
 from nextevent.export.trl import TRLTarget, export_trl
 from nextevent.export.v1 import V1Target, export_v1
 from nextevent.export.verl import VerlTarget, export_verl
-from nextevent.records import NEPRecord
+from nextevent.records import NEPRecord, NextEventError
+from nextevent.rundir import RunDir
 
 TARGETS: dict[str, type[Target[Any]]] = {
     target.name: target
@@ -69,6 +75,60 @@ def export(target: str, records: Iterable[NEPRecord], run_dir: Path, out_dir: Pa
     return run_export(TARGETS[target](run_dir, out_dir, options or ExportOptions()), records)
 
 
+def check_run(run_dir: str | Path) -> RunDir:
+    """The paths of a run directory an export can read: one with a ``records.jsonl``.
+
+    Raises:
+        NextEventError: stage ``export``, when ``run_dir`` has no ``records.jsonl``.
+    """
+    run = RunDir(Path(run_dir))
+    if not run.records.exists():
+        raise NextEventError("export", f"{run.records} does not exist",
+                             "run `nextevent build` (or `nextevent import`) into it first")
+    return run
+
+
+def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
+               options: ExportOptions | None = None) -> ExportResult:
+    """Export the records of the run in ``run_dir`` to ``target`` in ``out_dir``, and add
+    a `Failure` for each record or sample skipped to the run's ``failures.jsonl`` (keyed,
+    so a rerun adds none twice).
+
+    Args:
+        run_dir: the run directory (`check_run`); segment paths are resolved against it.
+        target: a `TARGETS` name.
+        out_dir: the folder to write into.
+        options: the export's options; None takes the defaults.
+
+    Returns:
+        The `ExportResult`, with ``records`` set to the number of records read.
+
+    Raises:
+        NextEventError: stage ``export`` when the run has no ``records.jsonl``, a line of
+            it is not a NEP record, or as `export`.
+        ValueError: for an unknown target or a bad option.
+    """
+    from nextevent.store import RunStore, read_records
+
+    run = check_run(run_dir)
+    seen = 0
+
+    def counted() -> Iterator[NEPRecord]:
+        nonlocal seen
+        for record in read_records(run.records, stage="export", hint=(
+                "export a run written by `nextevent build` or `nextevent import`, and not "
+                "while a build writes to it")):
+            seen += 1
+            yield record
+
+    result = export(target, counted(), run.root.resolve(), Path(out_dir), options)
+    result.records = seen
+    with RunStore(run.root) as store:
+        for failure in result.failures:
+            store.add_failure(failure)
+    return result
+
+
 __all__ = [
     "NEP_QUESTIONS",
     "PREV_QUESTIONS",
@@ -89,10 +149,12 @@ __all__ = [
     "V1Target",
     "VerlTarget",
     "build_samples",
+    "check_run",
     "export",
     "export_easyr1",
     "export_hf",
     "export_llamafactory",
+    "export_run",
     "export_trl",
     "export_v1",
     "export_verl",

@@ -33,12 +33,15 @@ class ExportResult:
         failures: one `Failure` per record that was skipped.
         summary: small JSON-able facts for the CLI to print (target, dataset name,
             counts, the engine settings the user must set, ...).
+        records: records read, when the export read a run directory
+            (`nextevent.export.export_run`); None otherwise.
     """
 
     files: list[Path] = field(default_factory=list)
     count: int = 0
     failures: list[Failure] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    records: int | None = None
 
 
 def media_path(
