@@ -28,9 +28,9 @@ from pathlib import Path
 
 import av
 
+from nextevent.pipeline.config import BuildConfig
+from nextevent.pipeline.driver import run_build
 from nextevent.pipeline.planner import PlannerConfig
-from nextevent.pipeline.runner import run_build
-from nextevent.pipeline.stages import BuildConfig
 from nextevent.samples import copy_samples
 from nextevent.sources import load_annotations
 

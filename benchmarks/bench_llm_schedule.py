@@ -11,10 +11,10 @@ alone); ``pool`` does it during the run in the process pool, as a real build doe
 cores the pool, the server and the runner share the CPU).
 
 Ideal time, from the calls the server actually answered (``calls``) and the per-video
-stage graph ``caption -> events -> causal -> split -> {ground | predict -> {rewrite |
-critique}}`` (critical path: 6 calls)::
+step list ``caption -> events -> causal -> split -> ground -> predict -> {rewrite |
+critique}`` (critical path: 7 calls)::
 
-    ideal = max(calls * latency / concurrency, 6 * latency)
+    ideal = max(calls * latency / concurrency, 7 * latency)
 
 Efficiency = ideal / measured wall time of the build (process pool started beforehand).
 Also printed: CPU time of the runner's process per call (the event loop, the ``openai``
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import sys
@@ -50,17 +51,15 @@ from scripted_server import ScriptedServer  # noqa: E402
 from scripted_v1 import stage_of, v1_answer  # noqa: E402
 
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput  # noqa: E402
-from nextevent.pipeline.model_runner import (  # noqa: E402
-    MediaPool,
-    ModelBuildConfig,
-    Prepared,
-    run_model_build,
-    select_stages,
-)
+from nextevent.pipeline.config import BuildConfig, select_stages  # noqa: E402
+from nextevent.pipeline.driver import run_build  # noqa: E402
+from nextevent.pipeline.engines import LocalEngine  # noqa: E402
+from nextevent.pipeline.media_steps import run_media_steps  # noqa: E402
 from nextevent.pipeline.planner import PlannerConfig  # noqa: E402
+from nextevent.pipeline.state import VideoState  # noqa: E402
 
 ROLES = ("captioner", "grounder", "planner", "reasoner", "rewriter", "critic")
-CRITICAL_PATH_CALLS = 6
+CRITICAL_PATH_CALLS = 7  # caption, events, causal, split, ground, predict, critique
 
 
 def bench_answer(request: dict[str, Any]) -> Any:
@@ -88,21 +87,18 @@ def make_inputs(folder: Path, count: int) -> Path:
 
 
 class PrecomputedMedia:
-    """Media backend whose probes and frames were made before timing (``--media
-    precomputed``): the run then measures the scheduling of model calls only."""
+    """Engine whose probes and frames were made before timing (``--media precomputed``):
+    the run then measures the scheduling of model calls only."""
 
-    def __init__(self, prepared: dict[Path, Prepared]) -> None:
+    def __init__(self, prepared: dict[Path, VideoState]) -> None:
         self.prepared = prepared
 
-    async def prepare(self, path: Path, config: Any, inputs: Any) -> Prepared:
-        done = self.prepared[path]
-        return Prepared(video=done.video, shots_s=done.shots_s, frames=dict(done.frames))
-
-    async def cut(self, *args: Any) -> Any:
-        raise RuntimeError("the benchmark skips cutting")
-
-    async def process(self, *args: Any) -> Any:
-        raise RuntimeError("the benchmark has no annotations")
+    async def media(self, names: tuple[str, ...], state: VideoState, config: Any) -> Any:
+        if "cut" in names:  # the cut stage is skipped: this only makes the record
+            return run_media_steps(names, state, config)
+        done = self.prepared[state.path]
+        state.video, state.shots_s, state.frames = done.video, done.shots_s, dict(done.frames)
+        return state
 
     def close(self) -> None:
         pass
@@ -117,32 +113,29 @@ def run_once(videos: Path, run_dir: Path, url: str, concurrency: int,
                               video=VideoInput(fps=1, max_frames=2, max_pixels=96 * 64))
              for role in ROLES}
     llm = LLMConfig(roles=roles, max_concurrency=concurrency)
-    config = ModelBuildConfig(run_dir=run_dir, stages=select_stages(skip="cut"),
-                              detect_shots=False, workers=workers,
-                              planner=PlannerConfig(min_past_s=0.2, min_future_s=0.2),
-                              max_videos_in_flight=100_000)
+    config = BuildConfig(run_dir=run_dir, stages=select_stages(skip="cut"),
+                         detect_shots=False,
+                         planner=PlannerConfig(min_past_s=0.2, min_future_s=0.2),
+                         max_videos_in_flight=100_000)
     openai.AsyncOpenAI(base_url=url, api_key="EMPTY")  # the SDK's lazy imports, untimed
-    pool = MediaPool(workers)
+    pool = LocalEngine(workers)
+    paths = sorted(videos.glob("*.mp4"))
+    prep = dataclasses.replace(config, video_inputs=(roles["captioner"].video,))
+
+    async def prepare(chosen: list[Path]) -> list[VideoState]:
+        return list(await asyncio.gather(*(pool.media(
+            ("probe", "shots", "frames"), VideoState(p.stem, p, "raw", raw=True), prep)
+            for p in chosen)))
+
     try:  # start the worker processes before timing
-        first = sorted(videos.glob("*.mp4"))[0]
-
-        async def warm() -> None:
-            await asyncio.gather(*(pool.prepare(first, config, []) for _ in range(2 * workers)))
-
-        asyncio.run(warm())
+        asyncio.run(prepare([paths[0]] * (2 * workers)))
         backend: Any = pool
         if media == "precomputed":
-            paths = sorted(videos.glob("*.mp4"))
-            video_input = roles["captioner"].video
-
-            async def prepare_all() -> list[Prepared]:
-                return list(await asyncio.gather(*(pool.prepare(p, config, [video_input])
-                                                   for p in paths)))
-
-            backend = PrecomputedMedia(dict(zip(paths, asyncio.run(prepare_all()),
+            backend = PrecomputedMedia(dict(zip(paths, asyncio.run(prepare(paths)),
                                                 strict=True)))
         start, cpu = time.perf_counter(), time.process_time()
-        summary = run_model_build(videos, config, llm, show_progress=False, media=backend)
+        summary = run_build(None, videos, config, llm=llm, engine=backend,
+                            show_progress=False)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         pool.close()

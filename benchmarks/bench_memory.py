@@ -25,8 +25,8 @@ from make_videos import make_dataset
 CHILD = """
 import json, resource, sys
 from pathlib import Path
-from nextevent.pipeline.runner import run_build
-from nextevent.pipeline.stages import BuildConfig
+from nextevent.pipeline.driver import run_build
+from nextevent.pipeline.config import BuildConfig
 from nextevent.sources import load_annotations
 ann, videos, run, mode = sys.argv[1:5]
 imported = load_annotations(Path(ann), "jsonl")

@@ -37,12 +37,15 @@ async def text_stages(client: LLMClient) -> dict[str, object]:
         out["causal"] = await ms.analyse_causality(ctx, CAPTION, scenes)
         out["split"] = await ms.split_caption(ctx, CAPTION, scenes, 1, 2)
         out["predicted"] = await ms.predict_next(ctx, scenes[0].description)
-        reasoning, critique, warnings = await ms.reason_steps(
-            ctx, scenes[0].description, scenes[1].description, frozenset(ms.STAGES),
-            # a reasoning that cites "the caption", so the rewriter is called
-            Reasoning(reasoning_content="The caption says he unlocks the bicycle.",
-                      prediction_content="As the caption suggests, he rides away."))
-        out.update(reasoning=reasoning, critique=critique, warnings=warnings)
+        # a reasoning that cites "the caption", so the rewriter is called
+        cited = Reasoning(reasoning_content="The caption says he unlocks the bicycle.",
+                          prediction_content="As the caption suggests, he rides away.")
+        reasoning, rejected = await ms.rewrite_answer(ctx, cited)
+        critique = await ms.critique_prediction(ctx, scenes[0].description,
+                                                cited.prediction_content or "",
+                                                scenes[1].description)
+        out.update(reasoning=reasoning, critique=critique,
+                   warnings=[rejected] if rejected else [])
     finally:
         await client.aclose()
     return out

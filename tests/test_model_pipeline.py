@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from nextevent.cli import app
 from nextevent.llm import LLMConfig, RoleConfig
-from nextevent.pipeline.model_runner import ModelBuildConfig, run_model_build, select_stages
+from nextevent.pipeline.config import BuildConfig, select_stages
+from nextevent.pipeline.driver import run_build
 from nextevent.pipeline.planner import PlannerConfig
 from nextevent.records import NextEventError
 from nextevent.store import read_records
@@ -58,6 +59,12 @@ def video_dir(tmp_path_factory: pytest.TempPathFactory, bunny: Path, bikes: Path
     return folder
 
 
+def run_model_build(videos: Path, config: BuildConfig, llm: LLMConfig, *, workers: int = 1,
+                    **kwargs: Any) -> Any:
+    """A raw-video build with models (no annotations) on the local engine."""
+    return run_build(None, videos, config, llm=llm, workers=workers, **kwargs)
+
+
 def outcome_by_video(run: Path, video_ids: list[str]) -> dict[str, str]:
     """Per video: ``record`` when its record is stored, else the stage of its failure."""
     records = {r.video_id for r in read_records(run / "records.jsonl")}
@@ -76,12 +83,12 @@ def test_faults_at_30_percent_then_rerun_completes_from_cache(
     monkeypatch.setenv("SCRIPTED_KEY", key)
     run = tmp_path / "run"
     vids = sorted(p.stem for p in video_dir.glob("*.mp4"))
-    config = ModelBuildConfig(run_dir=run, workers=2,
-                              planner=PlannerConfig(min_past_s=0.5, min_future_s=0.5))
+    config = BuildConfig(run_dir=run,
+                         planner=PlannerConfig(min_past_s=0.5, min_future_s=0.5))
     faults = Faults(rate=0.3, slow_s=1.5, retry_after="1", seed=3)
     with ScriptedServer(v1_answer, faults=faults, echo_auth_in_errors=True) as server:
         llm = scripted_roles(server.url, api_key_env="SCRIPTED_KEY")
-        first = run_model_build(video_dir, config, llm, show_progress=False)
+        first = run_model_build(video_dir, config, llm, workers=2, show_progress=False)
         seen = server.outcomes()
         assert set(seen) == {"ok", "http500", "http429", "slow", "truncated", "not_json"}
         faulty = sum(n for kind, n in seen.items() if kind != "ok") / sum(seen.values())
@@ -97,7 +104,7 @@ def test_faults_at_30_percent_then_rerun_completes_from_cache(
         calls_before = len(server.calls)
 
         server.set_faults(Faults(rate=0.0))
-        second = run_model_build(video_dir, config, llm, show_progress=False)
+        second = run_model_build(video_dir, config, llm, workers=2, show_progress=False)
         rerun_calls = server.calls[calls_before:]
 
     outcome = outcome_by_video(run, vids)
@@ -144,7 +151,7 @@ def test_grounding_is_checked_repaired_and_snapped_to_a_shot_boundary(
 
     run = tmp_path / "run"
     with ScriptedServer(answer) as server:
-        summary = run_model_build(folder, ModelBuildConfig(run_dir=run, workers=1),
+        summary = run_model_build(folder, BuildConfig(run_dir=run),
                                   scripted_roles(server.url), show_progress=False)
         grounds = [c.body for c in server.calls if c.body and stage_of(c.body) == "ground"]
     assert summary.videos_done == 1
@@ -176,8 +183,8 @@ def test_video_url_mode_and_skipped_stages(bunny: Path, tmp_path: Path) -> None:
         for role in llm.roles.values():
             role.base_url = server.url
             role.video.mode = "video_url"
-        config = ModelBuildConfig(run_dir=tmp_path / "run", workers=1,
-                                  stages=select_stages(skip="split,ground,cut,rewrite"))
+        config = BuildConfig(run_dir=tmp_path / "run",
+                             stages=select_stages(skip="split,ground,cut,rewrite"))
         summary = run_model_build(folder, config, llm, show_progress=False)
         stages = [stage_of(c.body) for c in server.calls if c.body]
         caption = next(c.body for c in server.calls if c.body and stage_of(c.body) == "caption")
@@ -234,9 +241,9 @@ def test_bad_stage_names_and_missing_roles_are_clear_errors(tmp_path: Path) -> N
         {"caption", "events", "causal", "split", "ground", "predict", "rewrite", "critique"})
     llm = LLMConfig(roles={"reasoner": RoleConfig(base_url="http://x/v1", model="m")})
     with pytest.raises(NextEventError, match="role captioner is not configured"):
-        run_model_build(tmp_path, ModelBuildConfig(run_dir=tmp_path / "run"), llm,
+        run_model_build(tmp_path, BuildConfig(run_dir=tmp_path / "run"), llm,
                         show_progress=False)
-    cfg = ModelBuildConfig(run_dir=tmp_path / "run", stages=select_stages("predict"))
+    cfg = BuildConfig(run_dir=tmp_path / "run", stages=select_stages("predict"))
     with pytest.raises(NextEventError, match="raw videos need the stages"):
         run_model_build(tmp_path, cfg, llm, show_progress=False)
 
@@ -250,15 +257,15 @@ def test_prompt_override_is_used_and_checked(bunny: Path, tmp_path: Path) -> Non
     (prompts / "caption.txt").write_text(
         "[user]\nDescribe this clip of $duration, scene by scene. $video_note\n")
     with ScriptedServer(v1_answer) as server:
-        config = ModelBuildConfig(run_dir=tmp_path / "run", workers=1, prompts_dir=prompts,
-                                  stages=select_stages("caption,events,causal"))
+        config = BuildConfig(run_dir=tmp_path / "run", prompts_dir=prompts,
+                             stages=select_stages("caption,events,causal"))
         run_model_build(folder, config, scripted_roles(server.url), show_progress=False)
         caption = next(c.body for c in server.calls if c.body and stage_of(c.body) == "caption")
     assert "Describe this clip of 00:05.28, scene by scene." in user_text(caption)
     assert caption["messages"][0]["role"] == "user"  # no [system] section: no system turn
     (prompts / "caption.txt").write_text("[user]\nDescribe $nonsense\n")
     with ScriptedServer(v1_answer) as server:
-        config = ModelBuildConfig(run_dir=tmp_path / "run2", workers=1, prompts_dir=prompts)
+        config = BuildConfig(run_dir=tmp_path / "run2", prompts_dir=prompts)
         run_model_build(folder, config, scripted_roles(server.url), show_progress=False)
     failures = (tmp_path / "run2" / "failures.jsonl").read_text()
     assert "$nonsense" not in failures or "uses $nonsense" in failures

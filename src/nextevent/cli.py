@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from nextevent.cli_errors import Command, Group, console, output_dir, styled
 from nextevent.cli_errors import fail as _fail
@@ -88,7 +87,8 @@ def build(
         min=1, help="Processes for decoding and cutting.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     engine: Annotated[str, typer.Option(
-        help="local: a process pool here; ray: Ray Data tasks (--workers CPUs at once).")
+        help="local: a process pool here; ray: media steps as Ray tasks (--workers at "
+        "once), model calls from this process.")
     ] = "local",
     ray_address: Annotated[str | None, typer.Option(
         help="Ray cluster address (host:6379, ray://host:10001, auto); default: start a "
@@ -120,26 +120,33 @@ def build(
     line in failures.jsonl and the run goes on; when every video failed the exit status
     is 1.
     """
+    from nextevent.cli_tables import build_table
+    from nextevent.pipeline.config import BuildConfig, select_stages
+    from nextevent.pipeline.driver import claim_run_dir, run_build
     from nextevent.pipeline.planner import PlannerConfig
-    from nextevent.pipeline.runner import claim_run_dir, run_build
-    from nextevent.pipeline.stages import BuildConfig
+    from nextevent.rundir import RunDir
     from nextevent.sources import load_annotations
 
     if cut not in ("accurate", "fast"):
         raise typer.BadParameter("--cut must be accurate or fast")
-    if engine == "ray" and llm_config is not None:
-        raise typer.BadParameter("--engine ray runs the media stages only; drop --llm-config "
-                                 "or use --engine local")
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray")
     if not videos.is_dir():
         _fail(NextEventError("resolve", f"--videos {videos} is not a folder",
                              "pass the folder that holds the video files"))
     imported = None
+    llm = None
     try:
         if annotations is not None:
             imported = load_annotations(annotations, format)
         elif llm_config is None:
             raise NextEventError("import", "--annotations is missing", "give --annotations "
                                  "FILE, or --llm-config FILE to caption raw videos by a model")
+        if llm_config is not None:
+            from nextevent.llm.config import load_llm_config
+
+            llm = load_llm_config(llm_config)
+        chosen_stages = select_stages(stages, skip_stage)
     except NextEventError as err:
         _fail(err)
     output_dir(out)
@@ -162,48 +169,23 @@ def build(
                               min_past_events=min_events, min_future_events=min_events,
                               snap_tolerance_s=snap_tolerance,
                               splits_per_video=splits_per_video, seed=seed),
-        detect_shots=shots,
+        detect_shots=shots, stages=chosen_stages, prompts_dir=prompts,
     )
-    if llm_config is not None:
-        from nextevent.pipeline.model_runner import build_with_models
-
-        try:
-            model_summary = build_with_models(
-                config, videos.resolve(), imported, llm_config=llm_config, prompts=prompts,
-                stages=stages, skip_stage=skip_stage, workers=workers,
-                show_progress=progress, console=console)
-        except NextEventError as err:
-            _fail(err)
-        _exit_if_nothing_built(model_summary.videos, model_summary.videos_done,
-                               model_summary.skipped, model_summary.videos_failed, out)
-        return
-    assert imported is not None
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter("--engine must be local or ray")
-    if engine == "ray":
-        from nextevent.pipeline.ray_runner import run_build_ray
-
-        try:
-            summary = run_build_ray(imported.annotations, videos.resolve(), config,
-                                    import_failures=imported.failures, workers=workers,
-                                    address=ray_address, show_progress=progress)
-        except NextEventError as err:
-            _fail(err)
-    else:
-        summary = run_build(imported.annotations, videos.resolve(), config,
-                            import_failures=imported.failures, workers=workers,
+    try:
+        summary = run_build(imported.annotations if imported is not None else None,
+                            videos.resolve(), config, llm=llm, engine=engine,
+                            workers=workers, ray_address=ray_address,
+                            import_failures=imported.failures if imported is not None else (),
                             show_progress=progress)
-    table = Table(title="nextevent build", show_header=False)
-    table.add_row("videos in annotations", str(summary.videos))
-    table.add_row("videos done / failed / already done",
-                  f"{summary.videos_done} / {summary.videos_failed} / {summary.skipped}")
-    table.add_row("records new / total", f"{summary.records_new} / {summary.records_total}")
-    table.add_row("past / future seconds", f"{summary.past_s:.1f} / {summary.future_s:.1f}")
-    for stage, n in sorted(summary.failures_by_stage.items()):
-        table.add_row(f"failures: {stage}", str(n))
-    console.print(table)
-    console.print(f"records:  {out / 'records.jsonl'}\nfailures: {out / 'failures.jsonl'}\n"
-                  f"clips:    {out / 'clips'}")
+    except NextEventError as err:
+        _fail(err)
+    title = "nextevent build" + (" --llm-config" if llm is not None else "") + (
+        " --engine ray" if engine == "ray" else "")
+    console.print(build_table(summary, f"{title} -> {out}"))
+    run = RunDir(out)
+    console.print(f"records:  {run.records}\nfailures: {run.failures}\n"
+                  + (f"usage:    {run.usage}\n" if llm is not None else "")
+                  + f"clips:    {run.clips}")
     _exit_if_nothing_built(summary.videos, summary.videos_done, summary.skipped,
                            summary.videos_failed, out,
                            import_failures=summary.failures_by_stage.get("import", 0))

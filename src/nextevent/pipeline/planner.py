@@ -200,9 +200,9 @@ def _violation(
     return ""
 
 
-def split_captions(events: list[Event], plan: SplitPlan) -> tuple[str, str]:
+def split_captions(events: list[Event], last_past_event: int) -> tuple[str, str]:
     """``caption_part1`` (past events' text) and ``caption_part2`` (future events' text),
     each the event sentences joined in order with a space (V1 step 4, caption splitting)."""
-    past = events[: plan.last_past_event + 1]
-    future = events[plan.last_past_event + 1 :]
+    past = events[: last_past_event + 1]
+    future = events[last_past_event + 1 :]
     return " ".join(e.text for e in past), " ".join(e.text for e in future)

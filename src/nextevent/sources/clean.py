@@ -20,7 +20,7 @@ event into the past segment. In this order:
    (float noise such as ``95.04`` for a duration of ``95.03999999999999``) as
    ``end_snapped``. The clipped events of a video are named in one `Failure` line of
    stage ``events`` with the hint of the build's own clipping to the probed duration
-   (`nextevent.pipeline.stages.fit_events`), so both read alike in ``failures.jsonl``;
+   (`nextevent.pipeline.media_steps.fit_events`), so both read alike in ``failures.jsonl``;
    the events are kept.
 4. **Duplicates**: an event with the same cleaned text as an earlier kept event and
    both times within `TOLERANCE_S` (1 ms) of it is dropped silently (``duplicates``;
@@ -51,7 +51,7 @@ TOLERANCE_S = 0.001
 
 CLIP_HINT = "check that the annotation belongs to this file and uses seconds"
 """Hint of an event clipped to the video's end; the same words as the build's clipping to
-the probed duration (`nextevent.pipeline.stages.fit_events`)."""
+the probed duration (`nextevent.pipeline.media_steps.fit_events`)."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from nextevent.records import NextEventError, VideoAnnotation
+from nextevent.records import Failure, NextEventError, VideoAnnotation
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     "mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "ts", "3gp", "wmv",
@@ -89,6 +89,30 @@ class VideoIndex:
     def __len__(self) -> int:
         """Number of video files indexed."""
         return self._count
+
+    def videos(self) -> tuple[list[tuple[str, Path]], list[Failure]]:
+        """Every video file as ``(video_id, path)``, sorted by id, for raw-video builds.
+
+        The video id is the file's path under the folder without its extension (POSIX
+        separators, Unicode NFC). Of two files with the same id the extension earlier in
+        `VIDEO_EXTENSIONS` wins; each other one is a `Failure` (stage ``resolve``).
+        Symlinks resolving outside the folder are failures too.
+        """
+        videos: list[tuple[str, Path]] = []
+        failures: list[Failure] = []
+        for vid in sorted(self._by_path):
+            first, *others = self._by_path[vid]
+            try:
+                videos.append((vid, self._checked(vid, first)))
+            except NextEventError as err:
+                failures.append(err.to_failure(vid))
+            for other in others:
+                failures.append(Failure(
+                    input=other, stage="resolve",
+                    error=f"{posixpath.basename(other)} has the same video id {vid!r} as "
+                    f"{posixpath.basename(first)}; only {posixpath.basename(first)} is used",
+                    hint="rename one of the two files"))
+        return videos, failures
 
     def resolve(self, ann: VideoAnnotation) -> Path:
         """The video file of ``ann``: an absolute path inside the videos folder.

@@ -1,0 +1,425 @@
+"""The one build driver: resolve videos, skip finished work, walk every video's steps on
+one event loop, and write the run directory from here only.
+
+Every path is the same loop: annotated videos (media steps, then steps 6-8 with models)
+and raw videos (media, V1 steps 1-5 on the models, cut, steps 6-8), on either engine
+(`nextevent.pipeline.engines`). Up to ``config.max_videos_in_flight`` videos walk at
+once, so while one waits on a model others decode or cut; the engine bounds media work
+to its workers, the model config bounds calls per role.
+
+Resume: a video whose state is ``done`` (or ``skipped``: judged unsuitable) is not
+walked again; a failed one is, and its records already in ``records.jsonl`` are neither
+cut nor asked about again. Model answers come from the call cache (the run's
+``llm_cache.sqlite`` unless the config names one), so a rerun sends only the calls that
+had failed. Bad input never raises: each problem is one line in ``failures.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nextevent.llm.cache import CallCache
+from nextevent.llm.client import LLMClient
+from nextevent.llm.config import VISION_ROLES, LLMConfig
+from nextevent.pipeline import model_stages as ms
+from nextevent.pipeline.config import RAW_REQUIRED, ROLE_OF, STAGES, BuildConfig, roles_needed
+from nextevent.pipeline.engines import Engine, make_engine
+from nextevent.pipeline.model_steps import MODEL_STEPS, PER_RECORD, RAW_SOURCE
+from nextevent.pipeline.prompts import Prompts
+from nextevent.pipeline.state import BuildSummary, VideoState
+from nextevent.pipeline.steps import Step, StepList, step_list, step_names
+from nextevent.pipeline.writer import StoreWriter
+from nextevent.records import Failure, NextEventError, VideoAnnotation
+from nextevent.rundir import RunDir, UsageLine, append_usage
+from nextevent.sources.resolve import VideoIndex
+from nextevent.store import changed_options, clear_run, read_build_options, write_build_options
+
+
+def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = False) -> bool:
+    """Check a build's options against those the run directory's first build stored, and
+    store them, before anything else is written.
+
+    A rerun with the same options resumes the run; records cut with other options mixed
+    into the same ``records.jsonl`` would silently disagree. A run without stored options
+    (new, or older than stored options) takes ``options`` as its own.
+
+    Args:
+        run_dir: the run directory (created by the caller).
+        options: CLI option name (without ``--``) -> JSON value, for every option that
+            decides what the build writes; not those that only decide how fast.
+        force: when the options differ, start the run over (`nextevent.store.clear_run`)
+            instead of stopping.
+
+    Returns:
+        True when the run was started over.
+
+    Raises:
+        NextEventError: stage ``options``, naming each option that differs (stored and
+            given value), when ``force`` is False; or when the stored file is unreadable.
+    """
+    try:
+        stored = read_build_options(run_dir)
+    except ValueError as err:  # json.JSONDecodeError is a ValueError
+        raise NextEventError(
+            "options", f"the stored build options of {run_dir} cannot be read: {err}",
+            "pass --force to start the run over, or pick a new --out") from None
+    changes = changed_options(stored, options) if stored is not None else []
+    if changes and not force:
+        listed = "; ".join(f"{_as_option(name, old)} before, {_as_option(name, new)} now"
+                           for name, old, new in changes)
+        raise NextEventError(
+            "options", f"run directory {run_dir} was built with other options: {listed}",
+            "rerun with the earlier options to resume this run, pass --force to start it "
+            "over (deletes its records, failures, state and clips), or pick a new --out")
+    if changes:
+        clear_run(run_dir)
+        stored = None
+    write_build_options(run_dir, {**(stored or {}), **options})
+    return bool(changes)
+
+
+def _as_option(name: str, value: Any) -> str:
+    """How an option value is typed on the command line: ``--cut fast``, ``--no-shots``."""
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    if value is None:
+        return f"no --{name}"
+    return f"--{name} {value if isinstance(value, str) else json.dumps(value)}"
+
+
+def check_models(config: BuildConfig, llm: LLMConfig | None, raw: bool) -> None:
+    """Fail before any work when the stages cannot run.
+
+    Raises:
+        NextEventError: stage ``config``: raw videos without a model config or without
+            the stages caption/events/causal, or a role the stages need is missing.
+    """
+    if raw and llm is None:
+        raise NextEventError("import", "--annotations is missing", "give --annotations "
+                             "FILE, or --llm-config FILE to caption raw videos by a model")
+    if llm is None:
+        return
+    for role in roles_needed(config.stages, raw):  # fail early, naming the role
+        llm.role(role, next(s for s in STAGES if ROLE_OF.get(s) == role))
+    missing = sorted(set(RAW_REQUIRED) - config.stages)
+    if raw and missing:
+        raise NextEventError(
+            "config", f"raw videos need the stages caption, events and causal (skipped: "
+            f"{', '.join(missing)})", "give --annotations to build from annotated events, "
+            "or keep those stages")
+
+
+def _frame_inputs(config: BuildConfig, llm: LLMConfig) -> tuple[Any, ...]:
+    """Frames-mode video inputs of the vision roles the stages use (deduplicated)."""
+    used = {ROLE_OF[s] for s in ("caption", "ground") if s in config.stages}
+    inputs = [llm.role(role).video for role in sorted(used & VISION_ROLES)
+              if llm.role(role).video.mode == "frames"]
+    return tuple({vi.model_dump_json(): vi for vi in inputs}.values())
+
+
+class _Driver:
+    """One build's loop: walks states, then writes them through the `StoreWriter`."""
+
+    def __init__(self, config: BuildConfig, steps: StepList, engine: Engine,
+                 writer: StoreWriter, summary: BuildSummary, progress: Progress,
+                 ctx: ms.StageContext | None, client: LLMClient | None) -> None:
+        self.config, self.steps, self.engine = config, steps, engine
+        self.writer, self.summary, self.progress = writer, summary, progress
+        self.ctx, self.client = ctx, client
+        self.bars: dict[str, Any] = {}
+        self.slots = asyncio.Semaphore(config.max_videos_in_flight)
+
+    def add_bars(self, total: int) -> None:
+        for name in step_names(self.steps):
+            self.bars[name] = self.progress.add_task(name, total=total)
+            self.summary.stage_outcomes.setdefault(name, Counter())
+
+    def advance(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self.bars:
+                self.progress.advance(self.bars[name])
+
+    async def walk(self, state: VideoState) -> None:
+        """Run every step on ``state`` (stopping at a failure), then finish the video."""
+        async with self.slots:
+            i = 0
+            while i < len(self.steps) and state.stopped is None:
+                if self.steps[i][0].kind == "media":
+                    names: list[str] = []
+                    while i < len(self.steps) and self.steps[i][0].kind == "media":
+                        names.append(self.steps[i][0].name)
+                        i += 1
+                    state = await self._media(tuple(names), state)
+                    self.advance(names)
+                else:
+                    group = self.steps[i]
+                    await asyncio.gather(*(self._model(step, state) for step in group))
+                    self.advance(step.name for step in group)
+                    i += 1
+            for group in self.steps[i:]:  # not reached
+                for step in group:
+                    state.mark(step.name, "skipped")
+                    self.advance([step.name])
+        self.finish(state)
+
+    async def _media(self, names: tuple[str, ...], state: VideoState) -> VideoState:
+        try:
+            return await self.engine.media(names, state, self.config)
+        except Exception as err:  # the engine itself broke (a worker was killed)
+            state.failures.append(Failure(
+                input=state.video_id, stage="media", error=f"{type(err).__name__}: {err}",
+                hint="rerun; if it repeats, run with --workers 1"))
+            state.stopped = "failed"
+            state.mark(names[0], "failed")
+            return state
+
+    async def _model(self, step: Step, state: VideoState) -> None:
+        assert self.ctx is not None
+        started = time.perf_counter()
+        try:
+            await MODEL_STEPS[step.name](state, self.config, self.ctx)
+        except NextEventError as err:
+            state.fail(err)
+        except Exception as err:  # a library bug must not stop the run
+            tb = traceback.format_exception_only(type(err), err)[-1].strip()
+            state.failures.append(Failure(
+                input=state.video_id, stage=step.name,
+                error=f"unexpected error on {state.path.name}: {tb}",
+                hint="rerun with --workers 1 and report it with the file"))
+            state.stopped = "failed"
+        state.stage_s[step.name] += time.perf_counter() - started
+        if step.name not in state.outcomes and step.name not in PER_RECORD:
+            state.mark(step.name, "failed" if state.stopped == "failed" else "ok")
+
+    def _redact(self, failure: Failure) -> Failure:
+        if self.client is None:
+            return failure
+        return failure.model_copy(update={"error": self.client.redact(failure.error)})
+
+    def finish(self, state: VideoState) -> None:
+        """Write what ``state`` holds: records, failures, the video's status."""
+        store, summary, vid = self.writer.store, self.summary, state.video_id
+
+        def add_records() -> None:
+            for record in state.records:
+                if store.add_record(record):
+                    summary.records_new += 1
+
+        self.writer.write(add_records)
+        for failure in state.failures + state.warnings:
+            item = failure.input if failure.input != vid else None
+            self.writer.write(store.add_failure, self._redact(failure), item)
+            summary.failures_by_stage[failure.stage] += 1
+        if state.stopped == "unsuitable":
+            self.writer.write(store.add_failure, Failure(
+                input=vid, stage="causal",
+                error=f"judged unsuitable for next-event prediction: {state.causal_reasoning}",
+                hint="nothing to fix: the later part of this video does not follow from the "
+                "earlier part; it is left out"))
+            summary.failures_by_stage["causal"] += 1
+            self.writer.write(store.set_status, vid, "skipped", "causal", "unsuitable")
+            summary.videos_unsuitable += 1
+        elif state.ok:
+            self.writer.write(store.set_status, vid, "done", "build",
+                              f"{len(state.records)} new records")
+            summary.videos_done += 1
+        else:
+            first = state.failures[0] if state.failures else None
+            self.writer.write(store.set_status, vid, "failed",
+                              first.stage if first else "build",
+                              self._redact(first).error if first else "a step failed")
+            summary.videos_failed += 1
+        for name, counts in state.outcomes.items():
+            summary.stage_outcomes.setdefault(name, Counter()).update(counts)
+        summary.stage_s.update(state.stage_s)
+        summary.media_s += state.media_s
+
+
+def _states(driver: _Driver, videos_dir: Path,
+            annotations: list[VideoAnnotation] | None) -> list[VideoState]:
+    """The videos still to walk, after resolving them and skipping finished ones."""
+    store, summary = driver.writer.store, driver.summary
+    index = VideoIndex(videos_dir)
+    done_ids: dict[str, set[str]] = {}
+    statuses: dict[str, str | None] = {}
+
+    def read(ids: list[str]) -> None:
+        for record in store.records():
+            done_ids.setdefault(record.video_id, set()).add(record.id)
+        statuses.update({vid: store.status(vid) for vid in ids})
+
+    states: list[VideoState] = []
+    if annotations is None:
+        videos, failures = index.videos()
+        for failure in failures:
+            driver.writer.write(store.add_failure, failure)
+            summary.failures_by_stage[failure.stage] += 1
+        found = [VideoState(video_id=vid, path=path, source=RAW_SOURCE, raw=True)
+                 for vid, path in videos]
+    else:
+        found = []
+        for ann in annotations:
+            try:
+                path = index.resolve(ann)
+            except NextEventError as err:
+                driver.writer.write(store.add_failure, err.to_failure(ann.video_id),
+                                    ann.video_id)
+                summary.failures_by_stage[err.stage] += 1
+                summary.videos_failed += 1
+                continue
+            found.append(VideoState(video_id=ann.video_id, path=path, source=ann.source,
+                                    events=list(ann.events), caption=ann.caption,
+                                    extra=dict(ann.extra)))
+    summary.videos = len(annotations) if annotations is not None else len(found)
+    driver.writer.read(read, [s.video_id for s in found])
+    for state in found:
+        if statuses.get(state.video_id) in ("done", "skipped"):
+            summary.skipped += 1
+            continue
+        state.done_ids = frozenset(done_ids.get(state.video_id, ()))
+        states.append(state)
+    return states
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description:>8}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), disable=not enabled)
+
+
+async def run_build_async(
+    annotations: Iterable[VideoAnnotation] | None,
+    videos_dir: Path,
+    config: BuildConfig,
+    *,
+    llm: LLMConfig | None = None,
+    engine: Engine | None = None,
+    workers: int = 1,
+    import_failures: Iterable[Failure] = (),
+    show_progress: bool = True,
+) -> BuildSummary:
+    """Async form of `run_build` (for callers that already run an event loop)."""
+    started = time.perf_counter()
+    anns = list(annotations) if annotations is not None else None
+    check_models(config, llm, raw=anns is None)
+    run = RunDir(config.run_dir)
+    if llm is not None and anns is None:  # only raw videos are shown to a model
+        config = dataclasses.replace(config, video_inputs=_frame_inputs(config, llm))
+    steps = step_list(config, raw=anns is None, with_models=llm is not None)
+    summary = BuildSummary(run_dir=config.run_dir)
+    writer = StoreWriter(config.run_dir)
+    client: LLMClient | None = None
+    cache: CallCache | None = None
+    own_engine = engine is None
+    try:
+        for failure in import_failures:
+            writer.write(writer.store.add_failure, failure)
+            summary.failures_by_stage[failure.stage] += 1
+        ctx = None
+        if llm is not None:
+            prompts = Prompts(config.prompts_dir)
+            cache = CallCache(llm.cache or run.llm_cache)
+            client = LLMClient(llm, cache, summary.usage,
+                               repair=lambda error: prompts["repair"].render(error=error)[1])
+            structured = frozenset(r for r, c in llm.roles.items() if c.structured != "none")
+            ctx = ms.StageContext(client=client, prompts=prompts, structured_roles=structured,
+                                  max_scenes=config.max_scenes,
+                                  rewrite_min_ratio=config.rewrite_min_ratio, llm=llm)
+        if engine is None:
+            engine = make_engine("local", workers)
+        try:
+            with _progress(show_progress) as progress:
+                driver = _Driver(config, steps, engine, writer, summary, progress, ctx, client)
+                states = _states(driver, videos_dir, anns)
+                driver.add_bars(len(states))
+                await asyncio.gather(*(driver.walk(state) for state in states))
+        finally:
+            if client is not None:
+                await client.aclose()
+            if cache is not None:
+                cache.close()
+            if own_engine:
+                engine.close()
+
+        def totals() -> None:
+            for record in writer.store.records():
+                summary.records_total += 1
+                summary.past_s += record.past.duration_s if record.past else 0.0
+                summary.future_s += record.future.duration_s if record.future else 0.0
+
+        writer.read(totals)
+    finally:
+        writer.close()
+    summary.wall_s = time.perf_counter() - started
+    if llm is not None:
+        append_usage(run, UsageLine(
+            time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), wall_s=round(summary.wall_s, 3),
+            records_new=summary.records_new, roles=summary.usage.as_dict()))
+    return summary
+
+
+def run_build(
+    annotations: Iterable[VideoAnnotation] | None,
+    videos_dir: Path,
+    config: BuildConfig,
+    *,
+    llm: LLMConfig | None = None,
+    engine: str | Engine = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    import_failures: Iterable[Failure] = (),
+    show_progress: bool = True,
+) -> BuildSummary:
+    """Build NEP records into ``config.run_dir`` (see the module docstring).
+
+    Args:
+        annotations: imported annotations (`nextevent.sources.load_annotations`); None
+            for raw videos (every video file under ``videos_dir``; needs ``llm``).
+        videos_dir: folder of video files; nothing outside it is read.
+        config: build settings (cut mode, split constraints, shots, model stages).
+        llm: the model roles (`nextevent.llm.load_llm_config`); None for a media-only
+            build of annotated videos.
+        engine: ``local``, ``ray``, or an `nextevent.pipeline.engines.Engine` (kept open).
+        workers: media processes (local) or most Ray tasks at once (ray).
+        ray_address: Ray cluster address for ``engine="ray"``; None starts a local one.
+        import_failures: failures from the importer, stored with the run's failures.
+        show_progress: draw one rich progress bar per step.
+
+    Returns:
+        A `BuildSummary` of this run; with models, usage per role is also appended to
+        the run's ``usage.jsonl``.
+
+    Raises:
+        NextEventError: for a bad setup only: stage ``config`` / ``prompts`` / ``import``
+            (a role the stages need is missing, an API key variable is unset, a prompt
+            override does not parse, raw videos without models), ``resolve``
+            (``videos_dir`` is not a folder), ``engine`` (Ray missing or unreachable).
+            Problems with single videos or calls never raise: they become lines in
+            ``failures.jsonl``.
+    """
+    own = isinstance(engine, str)
+    chosen: Engine = make_engine(engine, workers, ray_address) if isinstance(
+        engine, str) else engine
+    coro = run_build_async(annotations, videos_dir, config, llm=llm, engine=chosen,
+                           workers=workers, import_failures=import_failures,
+                           show_progress=show_progress)
+    try:
+        try:  # uvloop, when installed, runs the same event loop with less CPU per callback
+            import uvloop
+        except ImportError:
+            uvloop = None
+        if uvloop is not None and hasattr(uvloop, "run"):
+            return uvloop.run(coro)
+        return asyncio.run(coro)
+    finally:
+        if own:
+            chosen.close()

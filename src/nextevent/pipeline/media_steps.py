@@ -1,0 +1,210 @@
+"""The media steps of a build: plain functions ``step(state, config)`` on a `VideoState`.
+
+They decode and cut, so they run where the engine puts CPU work (a process pool, a Ray
+task); `run_media_steps` runs a run of consecutive ones there and hands the state back.
+None touches the run store: the driver writes what they leave in the state.
+
+====== ============================================================================
+step   does
+====== ============================================================================
+probe  `nextevent.media.probe.probe`: duration, frame rate, keyframes
+events annotated videos: fit the events to the probed duration (`fit_events`)
+shots  PySceneDetect shot boundaries (`nextevent.media.shots.detect_shots`)
+plan   annotated videos: split plans (`nextevent.pipeline.planner.plan_splits`)
+frames raw videos: frames sampled for the vision roles (`nextevent.llm.vision`)
+cut    past / future clips per plan not yet written, and the records
+====== ============================================================================
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from nextevent.pipeline.config import BuildConfig
+from nextevent.pipeline.planner import plan_splits, split_captions
+from nextevent.pipeline.state import VideoState
+from nextevent.records import Event, Failure, NEPRecord, NextEventError, Segment
+from nextevent.rundir import RunDir
+
+DURATION_SLACK_S = 0.5
+"""An annotation may overshoot the probed duration by rounding; within this (s) an end is
+clipped silently, beyond it the clipping is reported."""
+
+MediaStep = Callable[[VideoState, BuildConfig], None]
+
+
+def record_id(video_id: str, split_index: int) -> str:
+    """The record id of a video's split: ``<video_id>#<split_index>``."""
+    return f"{video_id}#{split_index}"
+
+
+def fit_events(
+    video_id: str, events: list[Event], duration_s: float, source: Path
+) -> tuple[list[Event], Failure | None]:
+    """Fit annotated events to the probed duration (seconds) of the video file.
+
+    Events starting at or after ``duration_s`` are dropped; ends after it are clipped.
+    Overshoots within `DURATION_SLACK_S` are rounding and pass silently.
+
+    Returns:
+        The fitted events and, when any event was dropped or clipped by more than the
+        slack, one `Failure` (stage ``events``) naming them.
+    """
+    kept: list[Event] = []
+    dropped: list[str] = []
+    clipped: list[str] = []
+    for e in events:
+        assert e.start_s is not None and e.end_s is not None
+        if e.start_s >= duration_s:
+            dropped.append(f"'{e.text[:40]}' at {e.start_s:.2f}s")
+            continue
+        if e.end_s > duration_s:
+            if e.end_s - duration_s > DURATION_SLACK_S:
+                clipped.append(f"'{e.text[:40]}' ending {e.end_s:.2f}s")
+            e = e.model_copy(update={"end_s": duration_s})
+        kept.append(e)
+    if not dropped and not clipped:
+        return kept, None
+    parts = []
+    if dropped:
+        parts.append(f"dropped {len(dropped)} event(s) starting after the end: "
+                     + ", ".join(dropped))
+    if clipped:
+        parts.append(f"clipped {len(clipped)} event(s) to the end: " + ", ".join(clipped))
+    failure = Failure(
+        input=video_id, stage="events",
+        error=f"{source.name} lasts {duration_s:.2f}s but its annotation goes beyond: "
+        + "; ".join(parts),
+        hint="check that the annotation belongs to this file and uses seconds",
+        key=f"events:{video_id}",
+    )
+    return kept, failure
+
+
+def probe_step(state: VideoState, config: BuildConfig) -> None:
+    """Probe the file (`nextevent.media.probe.probe`); sets ``video`` and ``media_s``."""
+    from nextevent.media.probe import probe
+
+    state.video = probe(state.path)
+    state.media_s = state.video.duration_s
+
+
+def events_step(state: VideoState, config: BuildConfig) -> None:
+    """Fit the annotated events to the probed duration; a clipped event is a warning."""
+    assert state.video is not None
+    state.events, warning = fit_events(state.video_id, state.events, state.video.duration_s,
+                                       state.path)
+    if warning:
+        state.warnings.append(warning)
+
+
+def shots_step(state: VideoState, config: BuildConfig) -> None:
+    """Shot boundaries (seconds) when ``config.detect_shots``; else none."""
+    if not config.detect_shots:
+        return
+    from nextevent.media.shots import detect_shots
+
+    extra = {"threshold": config.shot_threshold} if config.shot_threshold is not None else {}
+    state.shots_s = detect_shots(state.path, downscale_width=config.shot_downscale_width,
+                                 **extra)
+
+
+def plan_step(state: VideoState, config: BuildConfig) -> None:
+    """Split plans of an annotated video (`nextevent.pipeline.planner.plan_splits`)."""
+    assert state.video is not None
+    keyframes = state.video.keyframes_s if config.cut_mode == "fast" else None
+    state.plans = plan_splits(state.video_id, state.events, state.video.duration_s,
+                              shots_s=state.shots_s, keyframes_s=keyframes,
+                              config=config.planner)
+
+
+def frames_step(state: VideoState, config: BuildConfig) -> None:
+    """Frames for each frames-mode video input of the vision roles (JPEG, timestamped).
+
+    Raises:
+        NextEventError: stage ``frames``, when an input samples no frame.
+    """
+    from nextevent.llm.vision import encode_frames
+
+    for video_input in config.video_inputs:
+        frames = encode_frames(state.path, video_input)
+        if not frames:
+            raise NextEventError("frames", f"{state.path}: no frame could be sampled",
+                                 "check the file plays; re-encode it")
+        state.frames[video_input.model_dump_json()] = frames
+
+
+def cut_step(state: VideoState, config: BuildConfig) -> None:
+    """Cut each plan whose record is not written yet and make its record.
+
+    A split that cannot be cut is a failure of that record (stage ``cut``); the others go
+    on. Raw videos with the ``cut`` stage skipped get text-only records (no clips).
+    """
+    assert state.video is not None
+    from nextevent.media.cut import cut
+
+    run = RunDir(config.run_dir)
+    cutting = not state.raw or "cut" in config.stages
+    for plan in state.plans:
+        rid = record_id(state.video_id, plan.split_index)
+        if rid in state.done_ids:
+            continue
+        past: Segment | None = None
+        future: Segment | None = None
+        if cutting:
+            try:
+                past, future = cut(state.video, plan.split_s, run.clip_dir(rid),
+                                   config.cut_mode)
+            except NextEventError as err:
+                state.failures.append(err.to_failure(rid, key=f"cut:{rid}"))
+                continue
+            past = past.model_copy(update={"path": run.relative(past.path)})
+            future = future.model_copy(update={"path": run.relative(future.path)})
+        part1, part2 = state.parts or split_captions(state.events, plan.last_past_event)
+        state.records.append(NEPRecord(
+            id=rid, source=state.source, video_id=state.video_id, video=state.video,
+            events=state.events, split=plan, cut_mode=config.cut_mode if cutting else None,
+            past=past, future=future, caption=state.caption, caption_part1=part1,
+            caption_part2=part2, extra=dict(state.extra)))
+
+
+MEDIA_STEPS: dict[str, MediaStep] = {
+    "probe": probe_step, "events": events_step, "shots": shots_step, "plan": plan_step,
+    "frames": frames_step, "cut": cut_step,
+}
+"""Media steps by name (a worker looks them up, so only names cross the process line)."""
+
+
+def run_media_steps(names: tuple[str, ...], state: VideoState,
+                    config: BuildConfig) -> VideoState:
+    """Run the media steps ``names`` in order on ``state``; never raises for bad input.
+
+    A `NextEventError` stops the walk with that failure; any other error (a library bug)
+    becomes a short failure of the step it happened in, so the run goes on. Seconds per
+    step are added to ``state.stage_s``.
+
+    Returns:
+        The same state, filled (it crosses back from a worker process pickled).
+    """
+    for name in names:
+        started = time.perf_counter()
+        try:
+            MEDIA_STEPS[name](state, config)
+        except NextEventError as err:
+            state.fail(err)
+        except Exception as err:  # keep the run going; keep the trace short
+            tb = traceback.format_exception_only(type(err), err)[-1].strip()
+            state.failures.append(Failure(
+                input=state.video_id, stage=name,
+                error=f"unexpected error on {state.path.name}: {tb}",
+                hint="rerun with --workers 1 to see the traceback, and report it with the "
+                "file"))
+            state.stopped = "failed"
+        state.stage_s[name] += time.perf_counter() - started
+        state.mark(name, "failed" if state.stopped else "ok")
+        if state.stopped:
+            break
+    return state
