@@ -23,15 +23,13 @@ from nextevent.export.questions import (
     PREV_QUESTIONS,
     WHATS_NEXT_QUESTIONS,
 )
+from nextevent.export.selection import build_samples, cft_select, parse_mix
 from nextevent.export.split import split_by_video
 from nextevent.export.strategies import (
     CFT_SYSTEM,
     DISTILL_SYSTEM,
     STRATEGIES,
     Sample,
-    build_samples,
-    cft_select,
-    parse_mix,
     think_answer,
 )
 from nextevent.records import NEPRecord, NextEventError

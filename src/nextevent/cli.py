@@ -233,7 +233,7 @@ def export(
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
     from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions, check_run, export_run
-    from nextevent.export.strategies import parse_mix
+    from nextevent.export.selection import parse_mix
 
     if target not in TARGETS:
         raise typer.BadParameter(f"--target must be one of {', '.join(sorted(TARGETS))}")

@@ -42,8 +42,9 @@ from nextevent.export.hf import HFTarget, export_hf
 from nextevent.export.llamafactory import LlamaFactoryTarget, export_llamafactory
 from nextevent.export.options import ExportOptions
 from nextevent.export.questions import NEP_QUESTIONS, PREV_QUESTIONS, nep_question, prev_question
+from nextevent.export.selection import build_samples, parse_mix
 from nextevent.export.split import SplitSamples, split_by_video
-from nextevent.export.strategies import STRATEGIES, Sample, StrategyResult, build_samples, parse_mix
+from nextevent.export.strategies import STRATEGIES, Sample, StrategyResult
 from nextevent.export.trl import TRLTarget, export_trl
 from nextevent.export.v1 import V1Target, export_v1
 from nextevent.export.verl import VerlTarget, export_verl

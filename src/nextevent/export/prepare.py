@@ -10,8 +10,9 @@ from typing import Any, Generic, TypeVar
 
 from nextevent.export.base import media_path
 from nextevent.export.options import ExportOptions
+from nextevent.export.selection import build_samples
 from nextevent.export.split import split_by_video
-from nextevent.export.strategies import Sample, build_samples
+from nextevent.export.strategies import Sample
 from nextevent.records import Failure, NEPRecord, NextEventError
 
 T = TypeVar("T")

@@ -25,8 +25,6 @@ every error message (`LLMClient.redact`); they are not part of cache keys.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import random
 import time
 from collections.abc import Callable
@@ -37,14 +35,29 @@ from nextevent.llm.cache import Answer, CallCache
 from nextevent.llm.config import LLMConfig, RoleConfig, StructuredMode
 from nextevent.llm.limits import PrioritySemaphore
 from nextevent.llm.usage import Usage
+from nextevent.llm.wire import (  # noqa: F401  (retry_after_s: part of this module's API)
+    MAX_RETRY_AFTER_S,
+    BrokenBody,
+    Rejected,
+    Retry,
+    backoff_s,
+    connection_error,
+    error_text,
+    http_client_class,
+    http_module,
+    http_response_class,
+    lost_answer,
+    parse_completion,
+    response_format,
+    retry_after_s,
+    status_hint,
+)
 from nextevent.records import NextEventError
 
 T = TypeVar("T")
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth another try; any other 4xx fails the call at once."""
-MAX_RETRY_AFTER_S = 600.0
-"""Longest ``Retry-After`` honoured, in seconds; a longer one fails the call."""
 DEFAULT_REPAIR = (
     "Your previous answer could not be used: {error}\n"
     "Answer the same request again, giving only what was asked for, in the requested format."
@@ -67,87 +80,6 @@ class LLMCallError(NextEventError):
     def __init__(self, stage: str, message: str, hint: str, kind: str) -> None:
         super().__init__(stage, message, hint)
         self.kind = kind
-
-
-class _BrokenBody(ValueError):
-    """The HTTP body is not a chat completion (truncated, not JSON, no choices)."""
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, delay_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.delay_s = delay_s
-
-
-def retry_after_s(headers: Any) -> float | None:
-    """Seconds a response's ``retry-after-ms`` / ``Retry-After`` header asks to wait.
-
-    ``Retry-After`` may be seconds (RFC 9110 says an integer; fractions are accepted) or an
-    HTTP date. Returns None without a usable header.
-    """
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - time.time())
-
-
-def backoff_s(cfg: RoleConfig, attempt: int, rng: random.Random) -> float:
-    """Wait before try ``attempt + 1`` (seconds): ``b/2 + uniform(0, b/2)``, with
-    ``b = min(max_backoff_s, backoff_s * 2**attempt)`` (exponential backoff, equal jitter)."""
-    base = min(cfg.max_backoff_s, cfg.backoff_s * (2 ** attempt))
-    return base / 2 + rng.uniform(0, base / 2)
-
-
-def parse_completion(body: bytes) -> Answer:
-    """An `Answer` from the raw JSON body of a chat completion.
-
-    Raises:
-        ValueError: when the body is not JSON or holds no ``choices[0].message``.
-    """
-    try:
-        data = json.loads(body)
-        choice = data["choices"][0]
-        message = choice["message"]
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        snippet = body[:80].decode("utf-8", "replace")
-        raise _BrokenBody(f"the server sent a body that is not a chat completion "
-                          f"({type(err).__name__}; {len(body)} bytes: {snippet!r})") from None
-    if not isinstance(message, dict):
-        raise _BrokenBody("the server sent a chat completion without a message")
-    usage = data.get("usage") or {}
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    return Answer(
-        content=message.get("content") or "",
-        reasoning=reasoning if isinstance(reasoning, str) and reasoning.strip() else None,
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
-
-
-def response_format(mode: StructuredMode, schema: dict[str, Any] | None,
-                    name: str) -> dict[str, Any] | None:
-    """The ``response_format`` request field for ``mode`` (None: send none)."""
-    if schema is None or mode == "none":
-        return None
-    if mode == "json_object":
-        return {"type": "json_object", "schema": schema}
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema,
-                                                   "strict": True}}
 
 
 class LLMClient:
@@ -219,8 +151,8 @@ class LLMClient:
             if self.config.max_concurrency:
                 width = min(width, self.config.max_concurrency)
             if self._tls is None:
-                self._tls = _http_module().create_ssl_context()
-            http = _http_client_class()
+                self._tls = http_module().create_ssl_context()
+            http = http_client_class()
             clients = [openai.AsyncOpenAI(
                 base_url=cfg.base_url, api_key=self._keys[role], max_retries=0, timeout=None,
                 http_client=http(verify=self._tls))
@@ -355,7 +287,7 @@ class LLMClient:
                                   schema_name)
             try:
                 answer = await self._send(role, cfg, messages, fmt, priority)
-            except _Retry as retry:
+            except Retry as retry:
                 tries += 1
                 last = retry.args[0]
                 if tries > cfg.max_retries:
@@ -365,7 +297,7 @@ class LLMClient:
                     cfg, tries - 1, self._rng)
                 await asyncio.sleep(delay)
                 continue
-            except _Rejected as rejected:
+            except Rejected as rejected:
                 # The server refused response_format: fall back, without using a try.
                 if fmt is not None and mode in ("auto", "json_schema", "json_object"):
                     current = "json_schema" if mode == "auto" else mode
@@ -389,7 +321,7 @@ class LLMClient:
 
     async def _send(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
                     fmt: dict[str, Any] | None, priority: int) -> Answer:
-        """One HTTP request; raises `_Retry` or `_Rejected` for the loop in `_call`."""
+        """One HTTP request; raises `Retry` or `Rejected` for the loop in `_call`."""
         import openai
 
         request: dict[str, Any] = {"model": cfg.model, "messages": messages,
@@ -410,37 +342,37 @@ class LLMClient:
                 # single process at a few hundred calls per second.
                 response = await asyncio.wait_for(
                     self._sdk(role).post("/chat/completions", body=request,
-                                         cast_to=_http_response_class()),
+                                         cast_to=http_response_class()),
                     timeout=cfg.timeout_s)
                 body = response.content
             except (asyncio.TimeoutError, openai.APITimeoutError) as err:
-                raise _Retry(_lost_answer(err, time.monotonic() - started, cfg.timeout_s)
+                raise Retry(lost_answer(err, time.monotonic() - started, cfg.timeout_s)
                              ) from None
             except openai.APIStatusError as err:
                 status = err.status_code
-                text = self.redact(_error_text(err))
+                text = self.redact(error_text(err))
                 if fmt is not None and status in (400, 422, 500) and (
                         "response_format" in text or "json_schema" in text):
-                    raise _Rejected(f"HTTP {status}: {text}", "") from None
+                    raise Rejected(f"HTTP {status}: {text}", "") from None
                 if status in RETRY_STATUS:
                     wait = retry_after_s(err.response.headers)
                     if wait is not None and wait > MAX_RETRY_AFTER_S:
-                        raise _Rejected(
+                        raise Rejected(
                             f"HTTP {status} asking to retry after {wait:.0f} s",
                             "the server is rate limiting hard; rerun later") from None
-                    raise _Retry(f"HTTP {status}: {text[:200]}", wait) from None
-                raise _Rejected(
+                    raise Retry(f"HTTP {status}: {text[:200]}", wait) from None
+                raise Rejected(
                     f"{role} ({cfg.model} at {cfg.base_url}): HTTP {status}: {text[:300]}",
-                    _status_hint(status, role, cfg)) from None
+                    status_hint(status, role, cfg)) from None
             except openai.APIConnectionError as err:
-                raise _Retry(_connection_error(err, time.monotonic() - started,
+                raise Retry(connection_error(err, time.monotonic() - started,
                                                self.redact)) from None
             except openai.APIError as err:  # e.g. a body the SDK cannot read
-                raise _Retry(f"bad response: {self.redact(str(err))[:200]}") from None
+                raise Retry(f"bad response: {self.redact(str(err))[:200]}") from None
         try:
             return parse_completion(body)
-        except _BrokenBody as err:
-            raise _Retry(self.redact(str(err))) from None
+        except BrokenBody as err:
+            raise Retry(self.redact(str(err))) from None
 
     async def aclose(self) -> None:
         """Close the HTTP clients."""
@@ -448,103 +380,3 @@ class LLMClient:
             for sdk in clients:
                 await sdk.close()
         self._clients.clear()
-
-
-def _causes(err: BaseException) -> list[BaseException]:
-    """``err`` and the chain of exceptions behind it (``__cause__``/``__context__``)."""
-    out: list[BaseException] = []
-    while err is not None and err not in out and len(out) < 20:
-        out.append(err)
-        err = err.__cause__ or err.__context__  # type: ignore[assignment]
-    return out
-
-
-def _connection_error(err: BaseException, elapsed_s: float,
-                      redact: Callable[[str], str]) -> str:
-    """What went wrong with a connection, in words: refused (nothing listens), closed by
-    the server (it died or dropped us) after ``elapsed_s`` seconds, or the SDK's text."""
-    chain = _causes(err)
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
-            "connection refused" in str(e).lower() or "errno 111" in str(e).lower()
-            for e in chain):
-        return "connection refused (is the server running at that address?)"
-    closed = ("disconnected", "closed", "reset", "broken pipe", "remoteprotocolerror",
-              "incomplete", "eof")
-    if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain) or any(
-            word in f"{type(e).__name__} {e}".lower() for e in chain for word in closed):
-        return (f"connection closed by the server after {elapsed_s:.1f} s without an answer "
-                "(did it crash? check its log)")
-    return f"connection failed after {elapsed_s:.1f} s: {redact(str(err))[:200]}"
-
-
-def _lost_answer(err: BaseException, elapsed_s: float, timeout_s: float) -> str:
-    """A timeout that really waited ``timeout_s``, or, when the transport gave up early
-    (some transports report a dropped connection as a timeout), the connection's fate."""
-    if elapsed_s >= 0.95 * timeout_s:
-        return f"no answer within timeout_s={timeout_s:g} s"
-    return _connection_error(err, elapsed_s, str)
-
-
-def _http_module() -> Any:
-    """The HTTP library the installed ``openai`` SDK is built on (``httpx`` for openai 1.x,
-    ``httpx2`` for later releases)."""
-    try:
-        import httpx2
-
-        return httpx2
-    except ImportError:
-        import httpx
-
-        return httpx
-
-
-def _http_client_class() -> Any:
-    """The SDK's aiohttp-backed HTTP client when ``aiohttp`` is installed (the ``llm``
-    extra: ``openai[aiohttp]``), else its default httpx client. The aiohttp transport
-    costs the event loop less CPU per request, which bounds the call rate of one process
-    at high concurrency (see ``benchmarks/bench_llm_schedule.py``)."""
-    import openai
-
-    aio = getattr(openai, "DefaultAioHttpClient", None)
-    if aio is not None:
-        try:
-            import aiohttp  # noqa: F401
-
-            return aio
-        except ImportError:
-            pass
-    return openai.DefaultAsyncHttpxClient
-
-
-def _http_response_class() -> type:
-    """That library's ``Response``: as ``cast_to``, the SDK returns the raw response."""
-    return _http_module().Response
-
-
-class _Rejected(Exception):
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-def _error_text(err: Any) -> str:
-    body = getattr(err, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") if isinstance(inner, dict) else inner
-        if msg:
-            return str(msg)
-    try:
-        return err.response.text.strip()[:500] or str(err)
-    except Exception:
-        return str(err)
-
-
-def _status_hint(status: int, role: str, cfg: RoleConfig) -> str:
-    if status in (401, 403):
-        return (f"check the API key in ${cfg.api_key_env}" if cfg.api_key_env
-                else f"the {role} server wants a key: set api_key_env for the role")
-    if status == 404:
-        return f"check base_url ({cfg.base_url}) and that the server serves model {cfg.model}"
-    return f"check the request the {role} server refused (model, max_tokens, content parts)"
-
