@@ -122,7 +122,7 @@ def build(
     """
     from nextevent.cli_tables import build_table
     from nextevent.pipeline.config import BuildConfig, select_stages
-    from nextevent.pipeline.driver import claim_run_dir, run_build
+    from nextevent.pipeline.driver import run_build
     from nextevent.pipeline.planner import PlannerConfig
     from nextevent.rundir import RunDir
     from nextevent.sources import load_annotations
@@ -157,12 +157,6 @@ def build(
         "min-future": min_future, "min-events": min_events,
         "snap-tolerance": snap_tolerance, "shots": shots, "seed": seed,
     }
-    try:
-        if claim_run_dir(out.resolve(), options, force=force):
-            console.print(styled(("started over", "yellow"),
-                                 f": {out} held a run built with other options"))
-    except NextEventError as err:
-        _fail(err)
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
         planner=PlannerConfig(min_past_s=min_past, min_future_s=min_future,
@@ -176,9 +170,12 @@ def build(
                             videos.resolve(), config, llm=llm, engine=engine,
                             workers=workers, ray_address=ray_address,
                             import_failures=imported.failures if imported is not None else (),
-                            show_progress=progress)
+                            show_progress=progress, options=options, force=force)
     except NextEventError as err:
         _fail(err)
+    if summary.started_over:
+        console.print(styled(("started over", "yellow"),
+                             f": {out} held a run built with other options"))
     title = "nextevent build" + (" --llm-config" if llm is not None else "") + (
         " --engine ray" if engine == "ray" else "")
     console.print(build_table(summary, f"{title} -> {out}"))

@@ -378,6 +378,8 @@ def run_build(
     ray_address: str | None = None,
     import_failures: Iterable[Failure] = (),
     show_progress: bool = True,
+    options: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> BuildSummary:
     """Build NEP records into ``config.run_dir`` (see the module docstring).
 
@@ -393,10 +395,14 @@ def run_build(
         ray_address: Ray cluster address for ``engine="ray"``; None starts a local one.
         import_failures: failures from the importer, stored with the run's failures.
         show_progress: draw one rich progress bar per step.
+        options: the options that decide the records (``build_options.json``), checked
+            against the run's first build before anything is written (`claim_run_dir`);
+            None skips the check.
+        force: with ``options``, start a run built with other options over.
 
     Returns:
-        A `BuildSummary` of this run; with models, usage per role is also appended to
-        the run's ``usage.jsonl``.
+        A `BuildSummary` of this run (``started_over`` when ``force`` cleared the run);
+        with models, usage per role is also appended to the run's ``usage.jsonl``.
 
     Raises:
         NextEventError: for a bad setup only: stage ``config`` / ``prompts`` / ``import``
@@ -404,8 +410,13 @@ def run_build(
             override does not parse, raw videos without models), ``resolve``
             (``videos_dir`` is not a folder), ``engine`` (Ray missing or unreachable).
             Problems with single videos or calls never raise: they become lines in
-            ``failures.jsonl``.
+            ``failures.jsonl``. Stage ``options`` when the run was built with other
+            ``options`` and ``force`` is False.
     """
+    started_over = False
+    if options is not None:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        started_over = claim_run_dir(config.run_dir, options, force=force)
     own = isinstance(engine, str)
     chosen: Engine = make_engine(engine, workers, ray_address) if isinstance(
         engine, str) else engine
@@ -417,9 +428,10 @@ def run_build(
             import uvloop
         except ImportError:
             uvloop = None
-        if uvloop is not None and hasattr(uvloop, "run"):
-            return uvloop.run(coro)
-        return asyncio.run(coro)
+        run = uvloop.run if uvloop is not None and hasattr(uvloop, "run") else asyncio.run
+        summary: BuildSummary = run(coro)
+        summary.started_over = started_over
+        return summary
     finally:
         if own:
             chosen.close()

@@ -111,6 +111,8 @@ class BuildSummary:
         media_s: seconds of source video processed by this run.
         usage: model requests, cache hits and tokens per role (empty without models).
         wall_s: seconds this run took.
+        started_over: the run directory held a run built with other options, cleared
+            by ``--force`` before this build.
     """
 
     run_dir: Path
@@ -129,3 +131,4 @@ class BuildSummary:
     media_s: float = 0.0
     usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
+    started_over: bool = False
