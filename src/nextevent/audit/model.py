@@ -4,8 +4,10 @@ One implementation of shuffled text-only trials, shared by the audit's model bas
 and ``nextevent bench filter --blind`` (`nextevent.bench.filter`). Each trial shows the
 model the question (optionally the past caption as text), and the options in a new
 seeded order, through the project's one client (`nextevent.llm.client.LLMClient`,
-cached on disk); the answered letter (`nextevent.rewards.mcq.extract_choice`) is mapped
-back to the original option. The key is never sent and never read here (V1, arXiv
+cached on disk), in the one FutureBench prompt (`nextevent.bench.prompts.question_text`,
+``direct`` mode); the answered letter (`nextevent.bench.prompts.response_choice`, the
+reader ``bench eval`` and the lmms-eval task score with) is mapped back to the original
+option. The key is never sent and never read here (V1, arXiv
 2505.22457, FutureBench: a text-only model near chance shows the benchmark needs the
 video).
 """
@@ -62,10 +64,9 @@ async def blind_choices(items: Sequence[AuditItem], config: LLMConfig, *, n: int
             for good.
     """
     from nextevent.bench.evaluate import ROLE
-    from nextevent.bench.prompts import question_text
+    from nextevent.bench.prompts import question_text, response_choice
     from nextevent.llm.cache import CallCache
     from nextevent.llm.client import LLMClient
-    from nextevent.rewards.mcq import extract_choice
 
     if n < 1:
         raise ValueError(f"n (trials per item) must be >= 1, got {n}")
@@ -77,7 +78,7 @@ async def blind_choices(items: Sequence[AuditItem], config: LLMConfig, *, n: int
         text = question_text(item.question, options, "direct", past)
         answer = await client.ask(ROLE, [{"role": "user", "content": text}], lambda a: a,
                                   stage="bench-blind", prompt_version=PROMPT_VERSION)
-        choice = extract_choice(answer.content, "direct")
+        choice = response_choice(answer.content, "direct")
         return back.get(choice) if choice is not None else None
 
     try:

@@ -3,8 +3,8 @@
 Each item's past segment is sent as sampled, timestamped frames (or one ``video_url``
 part; `nextevent.llm.vision`) with the question and options; ``text_only`` sends the past
 caption instead (the decoder probe of Video-T3, Li et al., arXiv 2410.06166, Sec. 4).
-The letter is read by `nextevent.rewards.mcq.extract_choice` (``direct`` / ``reasoning``
-mode). Every raw response is
+The prompt and the score are `nextevent.bench.prompts`' (`question_text`,
+`score_response`; the exported lmms-eval task uses the same two). Every raw response is
 appended to ``responses.jsonl`` in the output folder (`nextevent.rundir.EvalDir`, one
 `nextevent.rundir.ResponseLine` a line); a rerun skips items already answered there for
 the same model, mode and input. Accuracy per question type and overall carries a
@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nextevent.bench.prompts import PromptMode, question_text
+from nextevent.bench.prompts import PromptMode, question_text, score_response
 from nextevent.bench.stats import accuracy_summary
 from nextevent.jsonl import append_jsonl, cut_torn_tail, read_jsonl
 from nextevent.llm.cache import Answer, CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
 from nextevent.records import BenchItem, NextEventError
-from nextevent.rewards.mcq import extract_choice
 from nextevent.rundir import EvalDir, EvalResults, ResponseLine
 
 ROLE = "reasoner"
@@ -125,8 +124,7 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
         messages = await item_messages(item, mode, text_only, cfg.video)
         answer: Answer = await client.ask(ROLE, messages, lambda a: a, stage="bench-eval",
                                           prompt_version=PROMPT_VERSION)
-        choice = extract_choice(answer.content, mode)
-        correct = choice == item.qa.Answer
+        choice, correct = score_response(answer.content, item.qa.Answer, mode)
         row = ResponseLine(
             id=item.id, question_type=item.question_type, model=cfg.model, mode=mode,
             text_only=text_only, response=answer.content, reasoning=answer.reasoning,

@@ -1,8 +1,10 @@
 """Blind filter: drop FutureBench items a text-only model answers without the video.
 
 Each item is shown to a text model ``n`` times (question and options only, optionally the
-past caption as text), each time with the options in a new seeded order; the letter is
-read by `nextevent.rewards.mcq.extract_choice` and mapped back to the original option.
+past caption as text), each time with the options in a new seeded order, in the prompt
+``bench eval`` sends (`nextevent.bench.prompts.question_text`, ``direct`` mode); the
+letter is read as ``bench eval`` reads it (`nextevent.bench.prompts.response_choice`) and
+mapped back to the original option (`nextevent.audit.model.blind_choices`).
 Items answered right in more than ``threshold`` of the trials are dropped (the
 "blind" filtering of V1, arXiv 2505.22457, FutureBench, and of Video-MME-style
 benchmarks: questions solvable from text alone do not test the video).
