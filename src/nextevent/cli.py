@@ -305,14 +305,27 @@ def _skip_reasons(failures: list[Failure]) -> list[tuple[int, str, str]]:
 def import_v1_cmd(
     file: Annotated[Path, typer.Argument(help="V1-33K next_event_prediction.json.")],
     out: Annotated[Path, typer.Option(help="Run directory to add the records to.")],
+    media_root: Annotated[Path | None, typer.Option(
+        help="The V1-33K release folder the entries' video_path and full_video_path are "
+        "relative to; each must resolve inside it. Without it the paths are only checked "
+        "to be relative and not to climb out with '..'.")] = None,
 ) -> None:
-    """Read V1-33K records (next_event_prediction.json) into a run directory."""
+    """Read V1-33K records (next_event_prediction.json) into a run directory.
+
+    An entry whose video path is absolute, climbs out of --media-root with '..', or holds a
+    NUL or control character is not imported: it is one failure line (stage import, naming
+    the entry and the field) and the other entries are imported.
+    """
     from nextevent.rundir import RunDir
     from nextevent.sources.v1 import import_v1
     from nextevent.store import RunStore
 
+    if media_root is not None and not media_root.is_dir():
+        _fail(NextEventError("import", f"--media-root {media_root} is not a folder",
+                             "pass the V1-33K release folder (the one holding "
+                             "first_part_video/ and video_dataset/), or leave it out"))
     try:
-        records, failures = import_v1(file)
+        records, failures = import_v1(file, media_root=media_root)
     except NextEventError as err:
         _fail(err)
     output_dir(out)
@@ -320,8 +333,18 @@ def import_v1_cmd(
         new = sum(store.add_record(r) for r in records)
         for failure in failures:
             store.add_failure(failure)
+    for failure in failures[:MAX_REASONS]:
+        console.print(styled(("skipped", "yellow"), f" ({failure.stage}) {failure.input}: "
+                             f"{failure.error}"))
+    if len(failures) > MAX_REASONS:
+        console.print(f"  ... and {len(failures) - MAX_REASONS} more (see "
+                      f"{RunDir(out).failures})")
     console.print(f"imported {new} new records ({len(records)} read, {len(failures)} failures)"
                   f" into {RunDir(out).records}")
+    if failures and not records:
+        _fail(NextEventError("import", f"no entry of {file} could be imported ({len(failures)}"
+                             " failures)", f"see {RunDir(out).failures}: each line names the "
+                             "entry and what is wrong with it"), code=1)
 
 
 from nextevent.t3.cli import app as t3_app  # noqa: E402

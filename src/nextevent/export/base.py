@@ -62,8 +62,12 @@ def media_path(
 
     Raises:
         NextEventError: (stage ``export``) when ``media_root`` is given and the file does not
-            lie under it.
+            lie under it, or the path holds a NUL or control character.
     """
+    problem = unsafe_path_problem(path)
+    if problem is not None:
+        raise NextEventError("export", f"media path {str(path)!r} {problem}",
+                             "fix or drop this record; the other records were exported")
     full = (Path(run_dir) / path).resolve()
     if media_root is None:
         return str(full)
@@ -79,12 +83,57 @@ def media_path(
         ) from None
 
 
+def unsafe_path_problem(path: str | Path) -> str | None:
+    """Why a path string may not be opened at all (a NUL byte or another control
+    character), or None."""
+    bad = next((c for c in str(path) if ord(c) < 32 or ord(c) == 127), None)
+    if bad is None:
+        return None
+    return "holds a NUL byte" if bad == "\0" else f"holds a control character ({bad!r})"
+
+
+def confined_path(path: str | Path, base: str | Path, record_id: str, what: str,
+                  option: str = "the run directory") -> Path:
+    """``path`` (relative to ``base``, or absolute) resolved, once it is known to lie
+    inside ``base``: an export never names a file outside the run directory or the media
+    root because a record says so.
+
+    The check is lexical (``..`` are folded, symbolic links inside ``base`` are the
+    folder owner's and are followed only for the returned path).
+
+    Args:
+        path: the path as stored in the record.
+        base: the folder it must stay in (the run directory, or ``--media-root``).
+        record_id: the record, for the message.
+        what: what the path is (``past segment``, ``V1 video_path``), for the message.
+        option: how the message names ``base``.
+
+    Raises:
+        NextEventError: (stage ``export``) when the path holds a NUL or control character,
+            or lies outside ``base``.
+    """
+    problem = unsafe_path_problem(path)
+    if problem is None:
+        root = os.path.abspath(base)
+        full = os.path.abspath(os.path.join(root, path))
+        if os.path.commonpath([root, full]) != root:
+            problem = f"is {full}, outside {option} {root}"
+    if problem is not None:
+        raise NextEventError(
+            "export", f"{what} of record {record_id} {problem}; the record was skipped",
+            "fix or drop this record (a record's media paths must name files inside the "
+            "run directory or --media-root); the other records were exported",
+        )
+    return Path(full).resolve()
+
+
 def segment_file(record: NEPRecord, which: str, run_dir: str | Path) -> Path:
     """The on-disk file of a record's ``past`` or ``future`` segment.
 
     Raises:
         NextEventError: (stage ``export``) when the record has no such segment (a text-only
-            record) or the file is missing.
+            record), its path lies outside the run directory or holds a NUL or control
+            character (`confined_path`), or the file is missing.
     """
     segment = getattr(record, which)
     if segment is None:
@@ -94,7 +143,7 @@ def segment_file(record: NEPRecord, which: str, run_dir: str | Path) -> Path:
             "cut the clips first (run the pipeline with media), or export it with the "
             "v1 target, which keeps text-only records",
         )
-    file = (Path(run_dir) / segment.path).resolve()
+    file = confined_path(segment.path, run_dir, record.id, f"{which} segment")
     if not file.is_file():
         raise NextEventError(
             "export",

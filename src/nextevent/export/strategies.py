@@ -39,7 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nextevent.export.base import check_no_placeholder, segment_file
+from nextevent.export.base import (
+    check_no_placeholder,
+    confined_path,
+    segment_file,
+    unsafe_path_problem,
+)
 from nextevent.export.questions import (
     caption_question,
     nep_question,
@@ -148,22 +153,31 @@ def record_video(
     directory) and the probed source video. Records imported from V1-33K carry V1's
     relative ``video_path`` (past segment) and ``full_video_path`` strings in ``extra``;
     those are resolved against ``media_root`` when given (the V1-33K release folder),
-    else against the run directory. V1 has no future-segment path.
+    else against the run directory, and must stay inside that folder. V1 has no
+    future-segment path.
 
     Raises:
-        NextEventError: (stage ``export``) when the record has no such video or the file
-            does not exist.
+        NextEventError: (stage ``export``) when the record has no such video, the file
+            does not exist, a path holds a NUL or control character, or a segment or V1
+            path lies outside the run directory (segments) or the media root
+            (`nextevent.export.base.confined_path`).
     """
     if which in ("past", "future") and getattr(record, which) is not None:
         return segment_file(record, which, run_dir)
     if which == "full" and record.video is not None:
+        problem = unsafe_path_problem(record.video.path)
+        if problem is not None:
+            raise NextEventError(
+                "export", f"full video of record {record.id} {problem}; the record was "
+                "skipped", "fix or drop this record; the other records were exported")
         return _existing(Path(record.video.path), record, "full video")
     v1_key = {"past": "video_path", "full": "full_video_path"}.get(which)
     v1_path = record.extra.get(v1_key) if v1_key else None
     if isinstance(v1_path, str) and v1_path:
         base = Path(media_root) if media_root is not None else Path(run_dir)
-        path = Path(v1_path)
-        return _existing(path if path.is_absolute() else base / path, record, f"V1 {v1_key}")
+        option = "--media-root" if media_root is not None else "the run directory"
+        path = confined_path(v1_path, base, record.id, f"V1 {v1_key}", option)
+        return _existing(path, record, f"V1 {v1_key}")
     if which == "full":
         raise NextEventError(
             "export", f"record {record.id} has no full video path",

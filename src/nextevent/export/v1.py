@@ -16,7 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nextevent.export.base import ExportResult, export_failure, write_json_list
+from nextevent.export.base import (
+    ExportResult,
+    confined_path,
+    export_failure,
+    unsafe_path_problem,
+    write_json_list,
+)
 from nextevent.export.driver import Target
 from nextevent.export.prepare import Prepared
 from nextevent.records import Failure, NEPRecord, NextEventError
@@ -28,6 +34,7 @@ from nextevent.sources.v1 import (
     parse_qa,
     parse_reasoning,
     parse_video_split,
+    path_problem,
     v1_parts,
 )
 
@@ -38,8 +45,18 @@ __all__ = ["FILE_NAME", "V1Target", "export_v1", "import_v1", "v1_entry"]
 # tests/test_t3.py still imports it from this module.
 
 
-def _written_path(path: str, run_dir: Path, media_root: Path | None) -> str:
-    """Absolute path, or relative to ``media_root`` when the file lies under it."""
+def _written_path(path: str, run_dir: Path, media_root: Path | None, record_id: str,
+                  what: str) -> str:
+    """Absolute path, or relative to ``media_root`` when the file lies under it.
+
+    Raises:
+        NextEventError: (stage ``export``) when ``path`` holds a NUL or control character.
+    """
+    problem = unsafe_path_problem(path)
+    if problem is not None:
+        raise NextEventError("export", f"{what} of record {record_id} {problem}; the record "
+                             "was skipped",
+                             "fix or drop this record; the other records were exported")
     full = (run_dir / path).resolve()
     if media_root is not None:
         try:
@@ -47,6 +64,24 @@ def _written_path(path: str, run_dir: Path, media_root: Path | None) -> str:
         except ValueError:
             pass
     return str(full)
+
+
+def _kept_v1_path(record: NEPRecord, key: str) -> str:
+    """The V1 path string the import kept, once it is a path inside the release folder
+    (`nextevent.sources.v1.path_problem`: relative, no ``..`` out, no NUL or control
+    character).
+
+    Raises:
+        NextEventError: (stage ``export``) naming the record and the field otherwise.
+    """
+    value = record.extra[key]
+    problem = path_problem(value)
+    if problem is not None:
+        raise NextEventError(
+            "export", f"V1 {key} of record {record.id} {problem}; the record was skipped",
+            "fix or drop this record (V1 paths are relative to the release folder); the "
+            "other records were exported")
+    return value
 
 
 def _raw_agrees(name: str, raw: Any, record: NEPRecord) -> bool:
@@ -85,14 +120,18 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None) -
 
     Raises:
         NextEventError: (stage ``export``) when the record has neither a past segment nor a
-            kept ``video_path``, or its split leaves no future event.
+            kept ``video_path``, a media path holds a NUL or control character, the past
+            segment lies outside the run directory or a kept V1 path is absolute or climbs
+            out with ``..``, or its split leaves no future event.
     """
     extra = record.extra
     entry: dict[str, Any] = {}
     if record.past is not None:
-        entry["video_path"] = _written_path(record.past.path, run_dir, media_root)
+        confined_path(record.past.path, run_dir, record.id, "past segment")
+        entry["video_path"] = _written_path(record.past.path, run_dir, media_root,
+                                            record.id, "past segment")
     elif isinstance(extra.get("video_path"), str):
-        entry["video_path"] = extra["video_path"]
+        entry["video_path"] = _kept_v1_path(record, "video_path")
     else:
         raise NextEventError(
             "export",
@@ -100,9 +139,10 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None) -
             "cut the clips first, or import the record from a V1 file",
         )
     if record.video is not None:
-        entry["full_video_path"] = _written_path(record.video.path, run_dir, media_root)
+        entry["full_video_path"] = _written_path(record.video.path, run_dir, media_root,
+                                                 record.id, "full video")
     elif isinstance(extra.get("full_video_path"), str):
-        entry["full_video_path"] = extra["full_video_path"]
+        entry["full_video_path"] = _kept_v1_path(record, "full_video_path")
     if record.caption is not None:
         entry["caption"] = record.caption
 

@@ -36,7 +36,9 @@ unchanged (``export_v1(import_v1(path))``).
 from __future__ import annotations
 
 import json
+import os
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -67,6 +69,62 @@ KNOWN_FIELDS = (
 RAW_FIELDS = ("events", "video_split", "ds_reasoning", "o3_critique", "mc_qa", "oe_qa")
 
 _SCENE_KEY = re.compile(r"^Scene (\d+)$")
+
+#: The V1 fields that name a media file; `check_media_path` confines each of them.
+PATH_FIELDS = ("video_path", "full_video_path")
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def path_problem(value: str) -> str | None:
+    """Why a media path string from a V1 entry may not be used, or None when it may.
+
+    A V1 path is relative to the release folder (``--media-root``): it may not be empty,
+    hold a NUL or another control character, be absolute (``/etc/passwd``, ``C:\\x``,
+    ``\\\\server\\share``) or climb out of that folder with ``..``
+    (``../../etc/shadow``; ``a/../b`` is fine). The check is lexical: it needs no file.
+    """
+    if not value.strip():
+        return "is empty"
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        name = "a NUL byte" if bad == "\0" else f"a control character ({bad!r})"
+        return f"holds {name}"
+    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        return f"is an absolute path ({value!r}); V1 paths are relative to --media-root"
+    parts = re.split(r"[/\\]", value)
+    depth = 0
+    for part in parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return f"climbs out of --media-root with '..' ({value!r})"
+        elif part not in ("", "."):
+            depth += 1
+    return None
+
+
+def check_media_path(value: str, field: str, media_root: Path | None = None) -> None:
+    """Refuse a V1 media path that would name a file outside the release folder.
+
+    Args:
+        value: the path string of the entry.
+        field: its field name (``video_path``, ``full_video_path``), for the message.
+        media_root: the release folder; when given, the path is also resolved against it
+            (symbolic links followed) and must stay inside it.
+
+    Raises:
+        ValueError: naming ``field`` and why (see `path_problem`).
+    """
+    problem = path_problem(value)
+    if problem is None and media_root is not None:
+        root = Path(os.path.realpath(media_root))
+        full = Path(os.path.realpath(root / value))
+        if full != root and root not in full.parents:
+            problem = f"resolves to {full}, outside --media-root {root}"
+    if problem is not None:
+        raise ValueError(f"'{field}' {problem}")
 
 
 # ----------------------------------------------------------------------------- parts
@@ -200,7 +258,8 @@ def _dump_qa(turns: list[QATurn] | None) -> list[dict[str, Any]] | None:
 # ----------------------------------------------------------------------------- import
 
 
-def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[Failure]]:
+def import_v1(path: Path, *, source: str = "v1", media_root: Path | None = None
+              ) -> tuple[list[NEPRecord], list[Failure]]:
     """Read a V1-33K ``next_event_prediction.json`` into text-only `NEPRecord` objects.
 
     Each entry becomes a record with untimed events (V1 gives scene order, not times),
@@ -218,16 +277,21 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
     Args:
         path: the JSON file (a list of entries).
         source: the records' ``source`` name.
+        media_root: the release folder the entries' ``video_path`` and
+            ``full_video_path`` are relative to; when given they must also resolve inside
+            it (`check_media_path`). Without it they are checked lexically only.
 
     Returns:
         ``(records, failures)``: one `Failure` (stage ``import``, input ``<path>[<index>]``)
-        per malformed entry: not an object, no ``video_path`` string, fewer than two
-        events, a bad ``video_split`` (scene key, time, captions), a first future scene
-        outside ``2..len(events)``, or a split time of 0.
+        per malformed entry: not an object, no ``video_path`` string, a media path that
+        is absolute, climbs out with ``..``, holds a NUL or control character (or, with
+        ``media_root``, resolves outside it), fewer than two events, a bad
+        ``video_split`` (scene key, time, captions), a first future scene outside
+        ``2..len(events)``, or a split time of 0.
 
     Raises:
         NextEventError: (stage ``import``) when the file does not exist, cannot be read,
-            is not JSON or not a list.
+            is not UTF-8, is not JSON (or nests too deep to parse) or not a list.
     """
     path = Path(path)
     if not path.is_file():
@@ -238,16 +302,26 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
         )
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise NextEventError(
-            "import", f"{path} cannot be read as UTF-8 text: {err}",
+            "import", f"{path} is not UTF-8 text ({err.reason} at byte {err.start})",
             "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        ) from None
+    except OSError as err:
+        raise NextEventError(
+            "import", f"cannot read {path}: {err.strerror or err}",
+            "check the file's permissions (it must be readable), or pass another file",
         ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise NextEventError(
             "import", f"{path} is not valid JSON ({err})",
+            "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
+        ) from None
+    except RecursionError:
+        raise NextEventError(
+            "import", f"{path} nests JSON arrays or objects too deeply to read",
             "pass V1-33K's next_event_prediction.json (a JSON list of entries)",
         ) from None
     if not isinstance(data, list):
@@ -261,8 +335,8 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
     for index, entry in enumerate(data):
         name = f"{path}[{index}]"
         try:
-            record = _record_from_entry(entry, source, seen)
-        except (ValueError, ValidationError) as err:
+            record = _record_from_entry(entry, source, seen, media_root)
+        except (ValueError, ValidationError, RecursionError) as err:
             reason = _one_line(err)
             failures.append(Failure(
                 input=name, stage="import",
@@ -274,15 +348,19 @@ def import_v1(path: Path, *, source: str = "v1") -> tuple[list[NEPRecord], list[
     return records, failures
 
 
-def _record_from_entry(entry: Any, source: str, seen: dict[str, int]) -> NEPRecord:
+def _record_from_entry(entry: Any, source: str, seen: dict[str, int],
+                       media_root: Path | None = None) -> NEPRecord:
     if not isinstance(entry, dict):
         raise ValueError(f"entry is a {type(entry).__name__}, not an object")
     video_path = entry.get("video_path")
     if not isinstance(video_path, str) or not video_path.strip():
         raise ValueError("no 'video_path' string (the past segment)")
+    check_media_path(video_path, "video_path", media_root)
     full_path = entry.get("full_video_path")
     if full_path is not None and not isinstance(full_path, str):
         raise ValueError("'full_video_path' is not a string")
+    if full_path is not None:
+        check_media_path(full_path, "full_video_path", media_root)
     caption = entry.get("caption")
     if caption is not None and not isinstance(caption, str):
         raise ValueError("'caption' is not a string")
