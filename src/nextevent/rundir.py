@@ -264,3 +264,116 @@ def call_cache_beside(out: str | Path) -> Path:
 def audit_report_beside(source: str | Path) -> Path:
     """``<source>.audit.json``: the default report of ``bench audit`` / ``t3 audit``."""
     return beside(source, ".audit.json")
+
+
+LOCK_NAME = ".nextevent.lock"
+QUARANTINE_NAME = "records.quarantine.jsonl"
+"""Lines of ``records.jsonl`` that did not read back, moved aside (with their numbers)."""
+
+
+def quarantine_path(run: RunDir) -> Path:
+    """Where unreadable ``records.jsonl`` lines are moved (`nextevent.store.RunStore`)."""
+    return run.root / QUARANTINE_NAME
+
+
+class RunLock:
+    """One writer per run directory: an exclusive ``flock`` on ``RUN_DIR/.nextevent.lock``.
+
+    The kernel drops the lock when its holder dies (SIGKILL included), so it is never
+    stale; the holder's pid and command are written into the file for the message a
+    second writer gets. Reading commands (export, report) do not take it.
+
+    Args:
+        run: the run directory (created if missing).
+        command: what holds it (``build``, ``import v1``, ``export``), for messages.
+
+    Raises:
+        NextEventError: stage ``lock``, on entering, when another process holds the lock
+            (naming its pid and command); stage ``store`` when the lock file cannot be
+            created (read-only or missing folder).
+    """
+
+    def __init__(self, run: RunDir, command: str) -> None:
+        self.path = run.root / LOCK_NAME
+        self.command = command
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import os
+
+        from nextevent.records import NextEventError
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise NextEventError(
+                "store", f"cannot write in the run directory {self.path.parent}: "
+                f"{err.strerror or err}", "check that the folder exists, is writable and "
+                "has free space, or pick another --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            pid, _, what = holder.partition(" ")
+            raise NextEventError(
+                "lock", f"run directory {self.path.parent} is being written by another "
+                f"nextevent process (pid {pid}{', ' + what if what else ''})",
+                "wait for it to end (or stop it), then rerun; or pick another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {self.command}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+        import os
+
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def held_by_other(run: RunDir) -> bool:
+    """True when another process holds the run's `RunLock` now (a reader's check)."""
+    import fcntl
+    import os
+
+    path = run.root / LOCK_NAME
+    if not path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def clean_leftovers(run: RunDir) -> list[Path]:
+    """Delete what dead writers left half-written: ``.*.part`` clips under ``clips/`` and
+    ``.*.tmp`` files of atomic writes in the run directory. Call it with the lock held.
+
+    Returns:
+        The files removed.
+    """
+    removed: list[Path] = []
+    patterns = [(run.clips, "**/.*.part"), (run.clips, "**/.*.tmp"), (run.root, ".*.tmp")]
+    for folder, pattern in patterns:
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

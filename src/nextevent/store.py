@@ -77,13 +77,11 @@ class RunStore:
         self.records_path = self.paths.records
         self.failures_path = self.paths.failures
         self.clips_dir = self.paths.clips
-        self._db = sqlite3.connect(self.paths.state)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS state (item TEXT PRIMARY KEY, status TEXT NOT NULL,"
-            " stage TEXT, detail TEXT)"
-        )
-        self._db.commit()
-        self._record_ids = self._recover(self.records_path, "id")
+        self.recovered: list[Failure] = []
+        """What opening the run repaired (quarantined lines, a rebuilt state, videos whose
+        records were lost), each also a line in ``failures.jsonl`` (stage ``store``)."""
+        self._db = self._open_state()
+        self._record_ids = self._recover_records()
         self._failure_keys = self._recover(self.failures_path, "key")
         # A record that reached disk is done, whatever state.sqlite says.
         for rid in self._record_ids:
@@ -92,9 +90,98 @@ class RunStore:
                 " ON CONFLICT(item) DO UPDATE SET status='done', stage='record'",
                 (rid,),
             )
+        self._forget_lost_records()
         self._db.commit()
         self._records = self.records_path.open("a", encoding="utf-8")
         self._failures = self.failures_path.open("a", encoding="utf-8")
+        for failure in self.recovered:
+            self.add_failure(failure)
+
+    def _note(self, what: str, error: str, hint: str) -> None:
+        stamp = uuid.uuid4().hex[:8]  # each repair is its own event
+        self.recovered.append(Failure(input=str(self.run_dir), stage="store", error=error,
+                                      hint=hint, key=f"store:{what}:{stamp}"))
+
+    def _open_state(self) -> sqlite3.Connection:
+        """``state.sqlite``, or a new one when it is not a database (moved aside, then
+        rebuilt from ``records.jsonl``: its records are done, every other video is
+        walked again and skips the records it has)."""
+        path = self.paths.state
+        for attempt in (1, 2):
+            db = sqlite3.connect(path)
+            try:
+                db.execute("CREATE TABLE IF NOT EXISTS state (item TEXT PRIMARY KEY, status"
+                           " TEXT NOT NULL, stage TEXT, detail TEXT)")
+                db.execute("SELECT COUNT(*) FROM state").fetchone()
+                db.commit()
+                return db
+            except sqlite3.DatabaseError as err:
+                db.close()
+                if attempt == 2:
+                    raise
+                aside = path.with_name(f"{path.name}.corrupt-{uuid.uuid4().hex[:8]}")
+                os.replace(path, aside)
+                for suffix in ("-journal", "-wal", "-shm"):
+                    path.with_name(path.name + suffix).unlink(missing_ok=True)
+                self._note("state", f"{path} was not a readable SQLite database ({err}); "
+                           f"moved to {aside.name} and rebuilt from records.jsonl",
+                           "nothing to do: finished records are kept; videos without a "
+                           "finished state are built again on this run")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _recover_records(self) -> set[str]:
+        """Ids of the whole, valid lines of ``records.jsonl``; a torn last line is cut,
+        and any other line that is not a `NEPRecord` is moved to the quarantine file
+        (``records.quarantine.jsonl``, with its line number) so the rest reads back."""
+        path = self.records_path
+        if not path.exists():
+            return set()
+        if cut_torn_tail(path):
+            self._note("torn", f"{path.name} ended in a partial line (a writer was killed "
+                       "mid-write); the line was cut", "nothing to do: its video is built "
+                       "again on this run")
+        ids: set[str] = set()
+        bad: list[tuple[int, bytes, str]] = []
+        for number, raw in iter_lines(path):
+            try:
+                record = decode_line(raw, NEPRecord, path=path, number=number,
+                                     what="a NEP record", stage="store", hint=STORE_HINT)
+            except JSONLError as err:
+                bad.append((number, raw, str(err)))
+                continue
+            ids.add(record.id)
+        if bad:
+            self._quarantine(bad)
+        return ids
+
+    def _quarantine(self, bad: list[tuple[int, bytes, str]]) -> None:
+        from nextevent.rundir import quarantine_path
+
+        path, aside = self.records_path, quarantine_path(self.paths)
+        numbers = {number for number, _, _ in bad}
+        with aside.open("a", encoding="utf-8") as f:
+            for number, raw, error in bad:
+                f.write(json.dumps({"line": number, "error": error,
+                                    "text": raw.decode("utf-8", "replace").rstrip("\n")})
+                        + "\n")
+        kept = [raw for number, raw in iter_lines(path) if number not in numbers]
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"".join(r if r.endswith(b"\n") else r + b"\n" for r in kept))
+        listed = ", ".join(str(n) for n in sorted(numbers)[:10])
+        self._note("quarantine", f"{path.name} line(s) {listed} did not read back as NEP "
+                   f"records ({bad[0][2]}); moved to {aside.name}, the other lines kept",
+                   f"nothing to do: their videos are built again on this run; {aside.name} "
+                   "keeps the lines as they were")
+
+    def _forget_lost_records(self) -> None:
+        """A record marked done whose line is gone (cut, quarantined, deleted) is no
+        longer done, and neither is its video, so a rerun makes it again."""
+        rows = self._db.execute(
+            "SELECT item FROM state WHERE status = 'done' AND stage = 'record'").fetchall()
+        lost = [item for (item,) in rows if item not in self._record_ids]
+        for item in lost:
+            video = item.rpartition("#")[0] or item
+            self._db.execute("DELETE FROM state WHERE item IN (?, ?)", (item, video))
 
     @staticmethod
     def _recover(path: Path, key: str) -> set[str]:

@@ -109,6 +109,7 @@ def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
             it is not a NEP record, or as `export`.
         ValueError: for an unknown target or a bad option.
     """
+    from nextevent.rundir import RunLock, held_by_other
     from nextevent.store import RunStore, read_records
 
     run = check_run(run_dir)
@@ -124,7 +125,13 @@ def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
 
     result = export(target, counted(), run.root.resolve(), Path(out_dir), options)
     result.records = seen
-    with RunStore(run.root) as store:
+    if result.failures and held_by_other(run):
+        # export only reads the run; a build writing it now is the run's one writer
+        result.summary["failures not added to the run"] = (
+            f"{run.failures} is being written by a build; rerun the export after it ends "
+            "to record the skipped records there")
+        return result
+    with RunLock(run, "export"), RunStore(run.root) as store:
         for failure in result.failures:
             store.add_failure(failure)
     return result

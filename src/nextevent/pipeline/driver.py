@@ -40,7 +40,7 @@ from nextevent.pipeline.state import BuildSummary, VideoState
 from nextevent.pipeline.steps import Step, StepList, step_list, step_names
 from nextevent.pipeline.writer import StoreWriter
 from nextevent.records import Failure, NextEventError, VideoAnnotation
-from nextevent.rundir import RunDir, UsageLine, append_usage
+from nextevent.rundir import RunDir, RunLock, UsageLine, append_usage, clean_leftovers
 from nextevent.sources.resolve import VideoIndex
 from nextevent.store import changed_options, clear_run, read_build_options, write_build_options
 
@@ -306,11 +306,35 @@ async def run_build_async(
     workers: int = 1,
     import_failures: Iterable[Failure] = (),
     show_progress: bool = True,
+    options: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> BuildSummary:
     """Async form of `run_build` (for callers that already run an event loop)."""
-    started = time.perf_counter()
     anns = list(annotations) if annotations is not None else None
     check_models(config, llm, raw=anns is None)
+    run = RunDir(config.run_dir)
+    with RunLock(run, "build"):  # one writer per run directory, released on death
+        started_over = False
+        if options is not None:
+            started_over = claim_run_dir(config.run_dir, options, force=force)
+        clean_leftovers(run)
+        try:
+            summary = await _build(anns, videos_dir, config, llm, engine, workers,
+                                   import_failures, show_progress)
+        except OSError as err:  # disk full, read-only or vanished run directory
+            raise NextEventError(
+                "store", f"cannot write the run directory {run.root}: "
+                f"{err.strerror or err}" + (f" ({err.filename})" if err.filename else ""),
+                "free disk space or fix the folder's permissions, then rerun: finished "
+                "videos are kept and skipped") from None
+    summary.started_over = started_over
+    return summary
+
+
+async def _build(anns: list[VideoAnnotation] | None, videos_dir: Path, config: BuildConfig,
+                 llm: LLMConfig | None, engine: Engine | None, workers: int,
+                 import_failures: Iterable[Failure], show_progress: bool) -> BuildSummary:
+    started = time.perf_counter()
     run = RunDir(config.run_dir)
     if llm is not None and anns is None:  # only raw videos are shown to a model
         config = dataclasses.replace(config, video_inputs=_frame_inputs(config, llm))
@@ -413,16 +437,12 @@ def run_build(
             ``failures.jsonl``. Stage ``options`` when the run was built with other
             ``options`` and ``force`` is False.
     """
-    started_over = False
-    if options is not None:
-        config.run_dir.mkdir(parents=True, exist_ok=True)
-        started_over = claim_run_dir(config.run_dir, options, force=force)
     own = isinstance(engine, str)
     chosen: Engine = make_engine(engine, workers, ray_address) if isinstance(
         engine, str) else engine
     coro = run_build_async(annotations, videos_dir, config, llm=llm, engine=chosen,
                            workers=workers, import_failures=import_failures,
-                           show_progress=show_progress)
+                           show_progress=show_progress, options=options, force=force)
     try:
         try:  # uvloop, when installed, runs the same event loop with less CPU per callback
             import uvloop
@@ -430,7 +450,6 @@ def run_build(
             uvloop = None
         run = uvloop.run if uvloop is not None and hasattr(uvloop, "run") else asyncio.run
         summary: BuildSummary = run(coro)
-        summary.started_over = started_over
         return summary
     finally:
         if own:

@@ -45,9 +45,39 @@ class Engine(Protocol):
         ...
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool-worker initializer: the worker dies when the driver dies, SIGKILL included.
+
+    Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) kills the worker
+    at once; a watchdog thread checking the parent pid every second covers systems
+    without it and the race of a parent dying before the ``prctl``.
+    """
+    import ctypes
+    import signal
+    import threading
+    import time
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(1.0)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="nextevent-parent-watch", daemon=True).start()
+
+
 class LocalEngine:
     """Media steps in a local process pool (spawned, not forked: the parent holds SQLite
-    handles and the event loop).
+    handles and the event loop). Workers die with this process, on SIGKILL too
+    (`_die_with_parent`).
 
     Args:
         workers: processes; 1 runs media steps on one thread of this process.
@@ -60,7 +90,9 @@ class LocalEngine:
         self._pool: Executor = (
             ThreadPoolExecutor(1, thread_name_prefix="nextevent-media") if self.workers == 1
             else ProcessPoolExecutor(max_workers=self.workers,
-                                     mp_context=multiprocessing.get_context("spawn")))
+                                     mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_die_with_parent,
+                                     initargs=(os.getpid(),)))
 
     async def media(self, names: tuple[str, ...], state: VideoState,
                     config: BuildConfig) -> VideoState:

@@ -195,6 +195,14 @@ def run_media_steps(names: tuple[str, ...], state: VideoState,
             MEDIA_STEPS[name](state, config)
         except NextEventError as err:
             state.fail(err)
+        except OSError as err:  # the machine, not the video: disk full, read-only, gone
+            where = f" {err.filename}" if err.filename else ""
+            state.failures.append(Failure(
+                input=state.video_id, stage=name,
+                error=f"cannot write or read{where}: {err.strerror or err}",
+                hint="free disk space or fix the folder's permissions, then rerun: "
+                "finished videos are kept"))
+            state.stopped = "failed"
         except Exception as err:  # keep the run going; keep the trace short
             tb = traceback.format_exception_only(type(err), err)[-1].strip()
             state.failures.append(Failure(
