@@ -5,13 +5,17 @@
 1. looks the call up in the `CallCache` (and joins an identical call already in flight);
 2. waits for a slot of the role (``concurrency``) and of the run (``max_concurrency``),
    later pipeline stages first (`PrioritySemaphore`);
-3. sends the chat completion with a hard per-call timeout (``timeout_s``), asking for
-   JSON through ``response_format`` when the stage has a schema (`StructuredMode`);
+3. sends the chat completion with a hard per-try timeout (``timeout_s``), asking for
+   JSON through ``response_format`` when the stage has a schema (`StructuredMode`), and
+   reads at most ``max_response_bytes`` of the body (a longer one is cut off as it
+   arrives and fails the call at once);
 4. retries HTTP 429, 408 and 5xx answers, timeouts, lost connections and bodies that
    are not a chat completion (truncated, not JSON), ``max_retries`` times, after
    ``Retry-After`` / ``retry-after-ms`` when the server sends one, else after an
    exponential backoff with jitter (``backoff_s * 2**try``, half fixed, half random,
-   capped at ``max_backoff_s``);
+   capped at ``max_backoff_s``), all within the call's deadline (``deadline_s``,
+   `RoleConfig.call_deadline_s`): a ``Retry-After`` reaching past it fails the call at
+   once, and the last try's timeout is cut to what is left;
 5. hands the answer to the stage's ``parse`` function; when that raises `ValueError`
    (not JSON, wrong schema, a time outside the video) it asks once more with the error
    (the repair re-ask), then gives up with an `LLMCallError`;
@@ -19,7 +23,8 @@
 
 The slots are held only while a request is on the wire, never during a backoff.
 API keys are read from the environment when the client starts and are removed from
-every error message (`LLMClient.redact`); they are not part of cache keys.
+every error message (`LLMClient.redact`), as are credentials in a ``base_url`` (userinfo,
+query values such as ``?api-key=``); they are not part of cache keys.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from nextevent.llm.limits import PrioritySemaphore
 from nextevent.llm.usage import Usage
 from nextevent.llm.wire import (  # noqa: F401  (retry_after_s: part of this module's API)
     MAX_RETRY_AFTER_S,
+    BodyTooLarge,
     BrokenBody,
     Rejected,
     Retry,
     backoff_s,
+    body_cap_hook,
     connection_error,
     error_text,
     http_client_class,
@@ -51,6 +58,7 @@ from nextevent.llm.wire import (  # noqa: F401  (retry_after_s: part of this mod
     response_format,
     retry_after_s,
     status_hint,
+    url_secrets,
 )
 from nextevent.records import NextEventError
 
@@ -74,7 +82,9 @@ class LLMCallError(NextEventError):
 
     Attributes:
         kind: ``http`` (a status no retry cures), ``exhausted`` (retries used up),
-            ``invalid`` (the answer failed validation after the repair re-ask).
+            ``invalid`` (the answer failed validation after the repair re-ask),
+            ``too_large`` (a body over ``max_response_bytes``), ``deadline`` (the call's
+            ``deadline_s`` used up, or a ``Retry-After`` reaching past it).
     """
 
     def __init__(self, stage: str, message: str, hint: str, kind: str) -> None:
@@ -106,8 +116,10 @@ class LLMClient:
         self.usage = usage if usage is not None else Usage()
         self.repair = repair or (lambda error: DEFAULT_REPAIR.format(error=error))
         self._keys = {role: cfg.api_key(role) for role, cfg in config.roles.items()}
-        self._secrets = sorted({k for k in self._keys.values() if k and k != "EMPTY"},
-                               key=len, reverse=True)
+        secrets = {k for k in self._keys.values() if k and k != "EMPTY"}
+        for cfg in config.roles.values():
+            secrets.update(url_secrets(cfg.base_url))
+        self._secrets = sorted(secrets, key=len, reverse=True)
         self._clients: dict[str, list[Any]] = {}
         self._tls: Any = None
         self._turn = 0
@@ -122,7 +134,8 @@ class LLMClient:
 
     # ------------------------------------------------------------------ helpers
     def redact(self, text: str) -> str:
-        """``text`` with every configured API key replaced by ``***``."""
+        """``text`` with every configured API key, and every credential in a role's
+        ``base_url`` (userinfo, its Basic-auth form, query values), replaced by ``***``."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
@@ -141,13 +154,14 @@ class LLMClient:
         clients share one TLS context (loading the CA store once).
         """
         cfg = self.config.roles[role]  # type: ignore[index]
-        group = f"{cfg.base_url}\n{self._keys[role]}"
+        group = f"{cfg.base_url}\n{self._keys[role]}\n{cfg.max_response_bytes}"
         clients = self._clients.get(group)
         if clients is None:
             import openai
 
             width = sum(c.concurrency for r, c in self.config.roles.items()
-                        if f"{c.base_url}\n{self._keys[r]}" == group)
+                        if f"{c.base_url}\n{self._keys[r]}\n{c.max_response_bytes}"
+                        == group)
             if self.config.max_concurrency:
                 width = min(width, self.config.max_concurrency)
             if self._tls is None:
@@ -155,7 +169,8 @@ class LLMClient:
             http = http_client_class()
             clients = [openai.AsyncOpenAI(
                 base_url=cfg.base_url, api_key=self._keys[role], max_retries=0, timeout=None,
-                http_client=http(verify=self._tls))
+                http_client=http(verify=self._tls, event_hooks={
+                    "response": [body_cap_hook(cfg.max_response_bytes)]}))
                 for _ in range(max(1, -(-width // CONNECTIONS_PER_CLIENT)))]
             self._clients[group] = clients
         self._turn += 1
@@ -277,34 +292,58 @@ class LLMClient:
     async def _call(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
                     stage: str, schema: dict[str, Any] | None, schema_name: str,
                     priority: int) -> Answer:
-        """One answer from the server, with retries; no validation."""
+        """One answer from the server, with retries, within the call's deadline
+        (`RoleConfig.call_deadline_s`: time on the wire and between tries); no
+        validation."""
         usage = self.usage[role]
         last = ""
         tries = 0
+        deadline = cfg.call_deadline_s()
+        budget = [deadline]  # seconds left, spent by `_send` (on the wire) and waits
+        where = f"{role} ({cfg.model} at {cfg.base_url})"
         while tries <= cfg.max_retries:
+            if budget[0] <= 0:
+                usage.failures += 1
+                raise LLMCallError(
+                    stage, self.redact(f"{where}: {last}; deadline_s={deadline:g} s used up "
+                                       f"after {tries} tr{'y' if tries == 1 else 'ies'}"),
+                    f"raise deadline_s (or timeout_s) for {role}, or check that its server "
+                    "answers", kind="deadline")
             mode = self._modes[role]
             fmt = response_format("json_schema" if mode == "auto" else mode, schema,
                                   schema_name)
             try:
-                answer = await self._send(role, cfg, messages, fmt, priority)
+                answer = await self._send(role, cfg, messages, fmt, priority, budget)
             except Retry as retry:
                 tries += 1
                 last = retry.args[0]
                 if tries > cfg.max_retries:
                     break
                 usage.retries += 1
-                delay = retry.delay_s if retry.delay_s is not None else backoff_s(
-                    cfg, tries - 1, self._rng)
+                if retry.delay_s is not None and retry.delay_s >= budget[0]:
+                    usage.failures += 1
+                    raise LLMCallError(
+                        stage, self.redact(
+                            f"{where}: {last}; the server asks to retry after "
+                            f"{retry.delay_s:g} s, past the call's deadline (deadline_s="
+                            f"{deadline:g} s, {max(0.0, budget[0]):.1f} s left): not waiting"),
+                        f"the {role} server is rate limiting; rerun later, lower its "
+                        "concurrency, or raise deadline_s", kind="deadline") from None
+                delay = retry.delay_s if retry.delay_s is not None else min(
+                    budget[0], backoff_s(cfg, tries - 1, self._rng))
+                budget[0] -= delay
                 await asyncio.sleep(delay)
                 continue
             except Rejected as rejected:
                 # The server refused response_format: fall back, without using a try.
-                if fmt is not None and mode in ("auto", "json_schema", "json_object"):
+                if (fmt is not None and rejected.kind == "http"
+                        and mode in ("auto", "json_schema", "json_object")):
                     current = "json_schema" if mode == "auto" else mode
                     self._modes[role] = _FALLBACK[current]  # type: ignore[index]
                     continue
                 usage.failures += 1
-                raise LLMCallError(stage, rejected.args[0], rejected.hint, kind="http") from None
+                raise LLMCallError(stage, self.redact(rejected.args[0]),
+                                   self.redact(rejected.hint), kind=rejected.kind) from None
             if mode == "auto" and fmt is not None:
                 self._modes[role] = "json_schema"
             usage.answers += 1
@@ -313,15 +352,18 @@ class LLMClient:
             return answer
         usage.failures += 1
         raise LLMCallError(
-            stage, f"{role} ({cfg.model} at {cfg.base_url}): {last}; gave up after {tries} "
-            f"tr{'y' if tries == 1 else 'ies'}",
+            stage, self.redact(f"{where}: {last}; gave up after {tries} "
+                               f"tr{'y' if tries == 1 else 'ies'}"),
             f"check that the {role} server is up and not overloaded; raise max_retries or "
             "timeout_s for it, or lower its concurrency; rerun to retry (answers already "
             "received are cached)", kind="exhausted")
 
     async def _send(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
-                    fmt: dict[str, Any] | None, priority: int) -> Answer:
-        """One HTTP request; raises `Retry` or `Rejected` for the loop in `_call`."""
+                    fmt: dict[str, Any] | None, priority: int,
+                    budget: list[float]) -> Answer:
+        """One HTTP request, timed out at ``timeout_s`` or what is left of the call's
+        deadline (``budget[0]``, seconds, reduced by the time spent here); raises `Retry`
+        or `Rejected` for the loop in `_call`."""
         import openai
 
         request: dict[str, Any] = {"model": cfg.model, "messages": messages,
@@ -334,6 +376,7 @@ class LLMClient:
         async with self._slot(role, priority):
             self.usage[role].requests += 1
             started = time.monotonic()
+            timeout = max(0.001, min(cfg.timeout_s, budget[0]))
             try:
                 # The SDK's generic request (documented for endpoints it has no method for)
                 # with the body as built here: it adds the base URL, auth, timeout and
@@ -343,11 +386,20 @@ class LLMClient:
                 response = await asyncio.wait_for(
                     self._sdk(role).post("/chat/completions", body=request,
                                          cast_to=http_response_class()),
-                    timeout=cfg.timeout_s)
+                    timeout=timeout)
                 body = response.content
+            except BodyTooLarge as err:
+                raise Rejected(
+                    f"{role} ({cfg.model} at {cfg.base_url}): {err}; nothing more was read",
+                    f"raise max_response_bytes for {role} (now {err.limit} bytes) if such "
+                    "answers are expected, else check the server (max_tokens, what it "
+                    "sends)", kind="too_large") from None
             except (asyncio.TimeoutError, openai.APITimeoutError) as err:
-                raise Retry(lost_answer(err, time.monotonic() - started, cfg.timeout_s)
-                             ) from None
+                elapsed = time.monotonic() - started
+                if timeout < cfg.timeout_s and elapsed >= 0.95 * timeout:
+                    raise Retry(f"no answer within the {timeout:.1f} s left of deadline_s="
+                                f"{cfg.call_deadline_s():g} s") from None
+                raise Retry(lost_answer(err, elapsed, cfg.timeout_s)) from None
             except openai.APIStatusError as err:
                 status = err.status_code
                 text = self.redact(error_text(err))
@@ -369,6 +421,8 @@ class LLMClient:
                                                self.redact)) from None
             except openai.APIError as err:  # e.g. a body the SDK cannot read
                 raise Retry(f"bad response: {self.redact(str(err))[:200]}") from None
+            finally:
+                budget[0] -= time.monotonic() - started
         try:
             return parse_completion(body)
         except BrokenBody as err:

@@ -56,6 +56,9 @@ Whatever the mode, answers are validated by pydantic.
 """
 
 ENV_PREFIX = "NEXTEVENT_LLM_"
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Default `RoleConfig.max_response_bytes` (8 MiB: far above any chat completion's
+text, far below what would exhaust memory at high concurrency)."""
 
 
 class _Strict(BaseModel):
@@ -97,10 +100,17 @@ class RoleConfig(_Strict):
         max_tokens: most tokens generated per call.
         seed: sampling seed sent to the server, if any.
         concurrency: most calls of this role in flight at once.
-        timeout_s: seconds one call may take, start to end, before it is retried.
+        timeout_s: seconds one try may take, start to end, before it is retried.
         max_retries: retries after the first try (HTTP 429/5xx, timeouts, broken bodies).
         backoff_s: base of the exponential backoff in seconds (doubles per retry, jittered).
         max_backoff_s: longest wait between tries in seconds, unless Retry-After asks more.
+        deadline_s: seconds one call may spend over all its tries and the waits between
+            them (time queued for a concurrency slot not counted); a ``Retry-After``
+            reaching past it fails the call at once, and the last try gets only what is
+            left. None: ``timeout_s * (max_retries + 1) + max_backoff_s * max_retries``
+            (`RoleConfig.call_deadline_s`).
+        max_response_bytes: largest HTTP response body read, in bytes (success and error
+            bodies alike); a larger one is cut off as it arrives and fails the call.
         structured: how JSON answers are requested (see `StructuredMode`).
         extra_body: extra JSON fields sent with every call (e.g. ``top_k``,
             ``chat_template_kwargs``).
@@ -118,9 +128,18 @@ class RoleConfig(_Strict):
     max_retries: int = Field(default=4, ge=0)
     backoff_s: float = Field(default=1.0, ge=0)
     max_backoff_s: float = Field(default=60.0, ge=0)
+    deadline_s: float | None = Field(default=None, gt=0)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     structured: StructuredMode = "auto"
     extra_body: dict[str, Any] = Field(default_factory=dict)
     video: VideoInput = Field(default_factory=VideoInput)
+
+    def call_deadline_s(self) -> float:
+        """Seconds one call may spend over all its tries and waits: ``deadline_s``, or
+        by default ``timeout_s * (max_retries + 1) + max_backoff_s * max_retries``."""
+        if self.deadline_s is not None:
+            return self.deadline_s
+        return self.timeout_s * (self.max_retries + 1) + self.max_backoff_s * self.max_retries
 
     def api_key(self, role: str) -> str:
         """The API key from the environment (``EMPTY`` when no variable is named).
@@ -172,7 +191,7 @@ class LLMConfig(_Strict):
 
 _SCALARS = ("base_url", "model", "api_key_env", "temperature", "max_tokens", "seed",
             "concurrency", "timeout_s", "max_retries", "backoff_s", "max_backoff_s",
-            "structured")
+            "deadline_s", "max_response_bytes", "structured")
 
 
 def _env_fields(env: Mapping[str, str], prefix: str) -> dict[str, str]:

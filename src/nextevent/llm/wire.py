@@ -7,11 +7,13 @@ retries, repair).
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import random
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from nextevent.llm.cache import Answer
@@ -23,6 +25,110 @@ MAX_RETRY_AFTER_S = 600.0
 
 class BrokenBody(ValueError):
     """The HTTP body is not a chat completion (truncated, not JSON, no choices)."""
+
+
+class BodyTooLarge(Exception):
+    """An HTTP response body longer than the role's ``max_response_bytes``.
+
+    Attributes:
+        limit: the cap, in bytes.
+        size: bytes announced (``Content-Length``) or received when the read stopped.
+        announced: whether ``size`` is the announced length (nothing was read).
+    """
+
+    def __init__(self, limit: int, size: int, announced: bool) -> None:
+        super().__init__(f"response body of {'announced ' if announced else 'at least '}"
+                         f"{size} bytes exceeds max_response_bytes={limit}")
+        self.limit, self.size, self.announced = limit, size, announced
+
+
+class CappedStream:
+    """A response byte stream that raises `BodyTooLarge` as soon as more than ``limit``
+    bytes have arrived, so at most about ``limit`` bytes (plus one network chunk) are
+    ever held. Wraps the HTTP library's ``AsyncByteStream`` (`capped_stream` makes one of
+    that library's class)."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self._inner, self._limit = inner, limit
+
+    @property
+    def elapsed(self) -> Any:  # read by ``Response.elapsed``
+        return getattr(self._inner, "elapsed", None)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise BodyTooLarge(self._limit, seen, announced=False)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+_CAPPED: dict[type, type] = {}
+
+
+def capped_stream(inner: Any, limit: int) -> Any:
+    """``inner`` (the HTTP library's async body stream) wrapped in a `CappedStream` that is
+    also an instance of the library's ``AsyncByteStream`` (which it checks)."""
+    base = http_module().AsyncByteStream
+    cls = _CAPPED.get(base)
+    if cls is None:
+        cls = _CAPPED[base] = type("CappedByteStream", (CappedStream, base), {})
+    return cls(inner, limit)
+
+
+def body_cap_hook(limit: int) -> Callable[[Any], Awaitable[None]]:
+    """An HTTP-client ``response`` event hook capping every body at ``limit`` bytes: it
+    fails at once on a ``Content-Length`` above the cap (nothing read), else wraps the
+    body stream in a `CappedStream` before the client reads it.
+
+    Raises (from the hook or the later read):
+        BodyTooLarge: for a body longer than ``limit`` bytes.
+    """
+    async def hook(response: Any) -> None:
+        length = response.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise BodyTooLarge(limit, int(length), announced=True)
+        response.stream = capped_stream(response.stream, limit)
+    return hook
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that may be credentials, in the forms they may be printed in:
+    the userinfo (``user:password``, its password, a lone token user name, and the
+    base64 of ``user:password`` an HTTP client sends as Basic auth) and every query
+    value of 4 characters or more (``?api-key=...``, ``?key=...``, ``?sig=...``), raw
+    and percent-decoded. Empty for a URL without them."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return []
+    found: list[str] = []
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo = netloc.rsplit("@", 1)[0]
+        user, _, password = userinfo.partition(":")
+        found.append(userinfo)
+        found.extend(v for v in (password, user if not password else "") if v)
+        plain = urllib.parse.unquote(userinfo)
+        found.append(plain)
+        found.append(base64.b64encode(plain.encode()).decode())
+    for _, raw in (p.partition("=")[::2] for p in parts.query.split("&") if p):
+        if len(raw) >= 4:
+            found.extend({raw, urllib.parse.unquote_plus(raw),
+                          urllib.parse.quote(urllib.parse.unquote_plus(raw), safe="")})
+    return [f for f in found if len(f) >= 3]
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo and query values replaced by ``***`` (for messages)."""
+    out = url
+    for secret in sorted(set(url_secrets(url)), key=len, reverse=True):
+        out = out.replace(secret, "***")
+    return out
 
 
 class Retry(Exception):
@@ -174,9 +280,12 @@ def http_response_class() -> type:
 
 
 class Rejected(Exception):
-    def __init__(self, message: str, hint: str) -> None:
+    """A try that no retry cures; ``kind`` becomes the `LLMCallError`'s kind."""
+
+    def __init__(self, message: str, hint: str, kind: str = "http") -> None:
         super().__init__(message)
         self.hint = hint
+        self.kind = kind
 
 
 def error_text(err: Any) -> str:
