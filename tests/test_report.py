@@ -255,7 +255,7 @@ def test_report_page_has_every_section_and_only_local_links(full_report: Path,
 
 def test_report_page_shows_counts_failures_usage_and_eval(full_report: Path) -> None:
     text = (full_report / "index.html").read_text(encoding="utf-8")
-    assert "Failures (3 in 2 groups)" in text
+    assert "Failures (3 open in 2 groups)" in text
     assert "missing_one" in text and "missing_two" in text
     assert '<td>captioner</td><td class="n">4</td><td class="n">5200</td>' in text
     assert '<td>total</td><td class="n">7</td><td class="n">8200</td>' in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -208,3 +209,20 @@ def test_disk_full_is_one_clear_error_and_the_rerun_finishes(sample_dir: Path,
         subprocess.run(["umount", str(mount)], check=False)
     cli(*build_args(sample_dir, EXAMPLES, moved, "--splits-per-video", "2", "--workers", "1"))
     assert len(record_ids(moved)) == 4
+
+
+def test_a_failure_later_fixed_is_listed_as_resolved(sample_dir: Path, tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(sample_dir / "bikes.mp4", videos / "bikes.mp4")  # bigbuckbunny missing
+    out = tmp_path / "run"
+    first = cli(*build_args(videos, EXAMPLES, out, "--workers", "1"))
+    assert re.search(r"open / resolved\s*│ 1 / 0", first.stdout), first.stdout
+    shutil.copy(sample_dir / "bigbuckbunny.mp4", videos / "bigbuckbunny.mp4")
+    second = cli(*build_args(videos, EXAMPLES, out, "--workers", "1"))
+    assert re.search(r"open / resolved\s*│ 0 / 1", second.stdout), second.stdout
+    lines = (out / "failures.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["input"] == "bigbuckbunny"
+    cli("report", str(out), "--out", str(tmp_path / "report"))
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "No open failures" in page and "1 more failure(s)" in page

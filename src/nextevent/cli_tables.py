@@ -34,6 +34,10 @@ def build_table(summary: BuildSummary, title: str) -> Table:
         table.add_row(f"step {step}", counts + (f"; {seconds:.1f} s{rtf}" if seconds else ""))
     for stage, n in sorted(summary.failures_by_stage.items()):
         table.add_row(f"failures: {stage}", str(n))
+    if summary.failures_open or summary.failures_resolved:
+        table.add_row("failures.jsonl open / resolved",
+                      f"{summary.failures_open} / {summary.failures_resolved} (resolved: the "
+                      "input finished in a later run)")
     for role, usage in summary.usage.as_dict().items():
         table.add_row(
             f"model {role}",

@@ -270,6 +270,10 @@ class RunStore:
             return []
         return list(read_failures(self.failures_path, stage="store"))
 
+    def statuses(self) -> dict[str, str]:
+        """Status per work item (``item -> done | failed | skipped``)."""
+        return dict(self._db.execute("SELECT item, status FROM state").fetchall())
+
     def counts(self) -> dict[str, int]:
         """Number of work items per status, e.g. ``{"done": 3, "failed": 2}``."""
         rows = self._db.execute("SELECT status, COUNT(*) FROM state GROUP BY status").fetchall()
@@ -347,6 +351,35 @@ def read_state_counts(run_dir: str | Path) -> dict[tuple[str, str], int]:
     finally:
         db.close()
     return {(status, stage): n for status, stage, n in rows}
+
+
+def read_statuses(run_dir: str | Path) -> dict[str, str]:
+    """Status per work item (``item -> done | failed | skipped``) of a run's
+    ``state.sqlite``, opened read-only; empty when absent or unreadable."""
+    path = RunDir(Path(run_dir)).state
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        return dict(db.execute("SELECT item, status FROM state").fetchall())
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        db.close()
+
+
+def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
+    """True when the input a failure names has since been finished (``done``): the
+    video itself, or for a record's failure (``<video>#<split>``) that record or its
+    video. Such a line stays in ``failures.jsonl`` (append-only) but is no longer wrong.
+    """
+    if statuses.get(failure.input) == "done":
+        return True
+    video, sep, split = failure.input.rpartition("#")
+    return bool(sep and split.isdigit() and statuses.get(video) == "done")
 
 
 def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:

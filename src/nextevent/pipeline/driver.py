@@ -42,7 +42,13 @@ from nextevent.pipeline.writer import StoreWriter
 from nextevent.records import Failure, NextEventError, VideoAnnotation
 from nextevent.rundir import RunDir, RunLock, UsageLine, append_usage, clean_leftovers
 from nextevent.sources.resolve import VideoIndex
-from nextevent.store import changed_options, clear_run, read_build_options, write_build_options
+from nextevent.store import (
+    changed_options,
+    clear_run,
+    is_resolved,
+    read_build_options,
+    write_build_options,
+)
 
 
 def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = False) -> bool:
@@ -379,6 +385,12 @@ async def _build(anns: list[VideoAnnotation] | None, videos_dir: Path, config: B
                 summary.records_total += 1
                 summary.past_s += record.past.duration_s if record.past else 0.0
                 summary.future_s += record.future.duration_s if record.future else 0.0
+            statuses = writer.store.statuses()
+            for failure in writer.store.failures():
+                if is_resolved(failure, statuses):
+                    summary.failures_resolved += 1
+                else:
+                    summary.failures_open += 1
 
         writer.read(totals)
     finally:

@@ -113,6 +113,9 @@ class BuildSummary:
         wall_s: seconds this run took.
         started_over: the run directory held a run built with other options, cleared
             by ``--force`` before this build.
+        failures_open, failures_resolved: lines of the run's ``failures.jsonl`` after
+            this build whose input is still not finished / was finished since
+            (`nextevent.store.is_resolved`).
     """
 
     run_dir: Path
@@ -132,3 +135,5 @@ class BuildSummary:
     usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
     started_over: bool = False
+    failures_open: int = 0
+    failures_resolved: int = 0

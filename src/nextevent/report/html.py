@@ -156,7 +156,7 @@ def render_summary(run: RunData, bench: list[BenchItem] | None,
     cards = [("records", str(len(records))),
              ("videos", str(len({(r.source, r.video_id) for r in records}))),
              ("sources", str(len({r.source for r in records}))),
-             ("failures", str(len(run.failures))),
+             ("open failures", str(len(run.open_failures))),
              ("past segments", _hours(past_s)),
              ("future segments", _hours(future_s))]
     if bench is not None:
@@ -203,11 +203,16 @@ def render_counts(run: RunData) -> str:
 
 
 def render_failures(run: RunData) -> str:
-    """Failures grouped by stage and reason, with a few example inputs each."""
-    groups = group_failures(run.failures)
+    """Open failures grouped by stage and reason, with a few example inputs each; those
+    a later run resolved (their input finished since) are counted apart below."""
+    groups = group_failures(run.open_failures)
+    resolved = len(run.failures) - len(run.open_failures)
+    note = (f'<p class="note">{resolved} more failure(s) in failures.jsonl were resolved '
+            "by a later run (their video or record finished since).</p>" if resolved else "")
     if not groups:
         return _section("failures", "Failures",
-                        '<p class="note">No failures: every input became records.</p>')
+                        '<p class="note">No open failures: every input became records.</p>'
+                        + note)
     rows = []
     for group in groups:
         examples = "".join(f"<li><code>{escape(f.input)}</code>: {escape(f.error)}</li>"
@@ -220,8 +225,8 @@ def render_failures(run: RunData) -> str:
                     f'<ul class="examples">{examples}</ul></td><td>{escape(group.hint)}</td></tr>')
     table = ('<table><thead><tr><th>stage</th><th class="n">count</th><th>reason and '
              f'examples</th><th>hint</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
-    return _section("failures", f"Failures ({len(run.failures)} in {len(groups)} groups)",
-                    table)
+    return _section("failures", f"Failures ({len(run.open_failures)} open in {len(groups)} "
+                    "groups)", table + note)
 
 
 def render_distributions(plots: list[Plot], plot_dir: str, bench: list[BenchItem] | None

@@ -30,7 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nextevent.jsonl import read_jsonl
 from nextevent.records import BenchItem, Failure, NEPRecord, NextEventError
 from nextevent.rundir import RunDir, UsageLine
-from nextevent.store import read_failures, read_records, read_state_counts
+from nextevent.store import (
+    is_resolved,
+    read_failures,
+    read_records,
+    read_state_counts,
+    read_statuses,
+)
 
 if TYPE_CHECKING:
     from nextevent.t3.items import T3Item
@@ -94,6 +100,8 @@ class RunData:
         states: ``(status, stage) -> work items`` from ``state.sqlite``; empty if absent.
         usage: model calls per role from ``usage.jsonl``; None when the file is absent.
         label: the run directory as the user named it (shown on the page).
+        resolved: keys of failures whose input was finished by a later run
+            (`nextevent.store.is_resolved`): listed apart, not counted as open.
     """
 
     run_dir: Path
@@ -102,6 +110,12 @@ class RunData:
     states: dict[tuple[str, str], int]
     usage: dict[str, RoleUsage] | None
     label: str = ""
+    resolved: set[str] = field(default_factory=set)
+
+    @property
+    def open_failures(self) -> list[Failure]:
+        """The failures still wrong: those whose input was not finished later."""
+        return [f for f in self.failures if f.key not in self.resolved]
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -122,9 +136,11 @@ def load_run(run_dir: Path) -> RunData:
     failures = (list(read_failures(run.failures, stage=STAGE,
                                    hint="check the file was written by nextevent"))
                 if run.failures.is_file() else [])
+    statuses = read_statuses(run.root)
     return RunData(run_dir=run.root, records=records, failures=failures,
                    states=read_state_counts(run.root), usage=load_usage(run.usage),
-                   label=label)
+                   label=label,
+                   resolved={f.key for f in failures if is_resolved(f, statuses)})
 
 
 def _first_line(err: Exception) -> str:
