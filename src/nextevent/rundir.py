@@ -184,6 +184,8 @@ class EvalResults(BaseModel):
         mode: the prompt mode (``direct`` or ``reasoning``).
         text_only: whether the past caption was sent instead of the video.
         no_answer: responses that named no option (scored wrong).
+        failed: items whose call failed for good (listed in the folder's
+            ``failures.jsonl``); left out of the accuracy and asked again on a rerun.
     """
 
     overall: AccuracyFigures
@@ -192,6 +194,7 @@ class EvalResults(BaseModel):
     mode: str
     text_only: bool
     no_answer: int
+    failed: int = 0
 
 
 class ResponseLine(BaseModel):

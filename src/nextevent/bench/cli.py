@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -49,6 +51,33 @@ def _print_summary(title: str, summary: dict, console: Console = console) -> Non
         table.add_row(name, f"{100 * s['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}",
                       str(s["n"]))
     console.print(table)
+
+
+@contextmanager
+def _item_progress(enabled: bool, total: int, what: str) -> Iterator[Callable[[bool], None]]:
+    """An overall progress line on stderr (done / total, failed, elapsed), shown only when
+    ``enabled`` and stderr is a terminal; yields ``step(failed)``, called once per unit."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    err = Console(stderr=True)
+    failed = 0
+    with Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                  console=err, disable=not (enabled and err.is_terminal)) as progress:
+        task = progress.add_task(what, total=total, failed=0)
+
+        def step(bad: bool) -> None:
+            nonlocal failed
+            failed += bool(bad)
+            progress.update(task, advance=1, failed=failed)
+
+        yield step
 
 
 @app.command()
@@ -202,14 +231,26 @@ def eval_(
                                             "(tokens; reasoning mode needs more).")] = 0,
     api_key_env: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Environment variable holding the API key (none: no key).")] = None,
-    timeout_s: Annotated[float, typer.Option(help="Seconds one call may take.")] = 120.0,
+    timeout_s: Annotated[float, typer.Option(help="Seconds one try of a call may "
+                                             "take.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Retries of a call after its first try "
+                                             "(count).")] = 4,
+    deadline_s: Annotated[float, typer.Option(help="Seconds one call may take over all "
+                                              "its tries and waits; a Retry-After past "
+                                              "it fails the item at once.")] = 300.0,
+    max_response_bytes: Annotated[int, typer.Option(help="Largest response body read "
+                                                    "(bytes); a larger one fails the "
+                                                    "item.")] = 8 * 1024 * 1024,
+    progress: Annotated[bool, typer.Option(help="Show a progress line (on a "
+                                           "terminal).")] = True,
 ) -> None:
     """Evaluate a model on a benchmark: accuracy per question type and overall with
-    bootstrap 95% CIs (table + results.json); resumable."""
+    bootstrap 95% CIs (table + results.json); resumable. An item whose call fails is
+    written to failures.jsonl in --out and the others go on; a rerun asks it again."""
     import asyncio
 
     from nextevent.bench.build import read_items
-    from nextevent.bench.evaluate import evaluate_items, model_config
+    from nextevent.bench.evaluate import eval_failures_path, evaluate_items, model_config
     from nextevent.llm.config import VideoInput
 
     if mode not in ("direct", "reasoning"):
@@ -221,10 +262,14 @@ def eval_(
         config = model_config(base_url, model, concurrency=concurrency,
                               max_tokens=max_tokens or (16 if mode == "direct" else 1024),
                               api_key_env=api_key_env, timeout_s=timeout_s,
+                              max_retries=max_retries, deadline_s=deadline_s,
+                              max_response_bytes=max_response_bytes,
                               video=VideoInput(mode=video_mode, fps=fps,  # type: ignore[arg-type]
                                                max_frames=max_frames))
-        summary = asyncio.run(evaluate_items(items, config, out, mode=mode,  # type: ignore[arg-type]
-                                             text_only=text_only))
+        with _item_progress(progress, len(items), "eval") as step:
+            summary = asyncio.run(evaluate_items(
+                items, config, out, mode=mode, text_only=text_only,  # type: ignore[arg-type]
+                on_item=step))
     except NextEventError as err:
         _fail(err)
     _print_summary(f"FutureBench: {model} ({mode}{', text only' if text_only else ''})",
@@ -232,6 +277,25 @@ def eval_(
     paths = EvalDir(out)
     console.print(f"no answer: {summary['no_answer']}; results in {paths.results}, "
                   f"raw responses in {paths.responses}")
+    if summary["failed"]:
+        _report_failures(summary["failed"], len(items), eval_failures_path(out), "item")
+
+
+def _report_failures(failed: int, total: int, path: Path, what: str) -> None:
+    """Print how many ``what`` failed and where they are listed (with the first error);
+    exit 1 when all of them failed."""
+    first = ""
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[0]
+        first = json.loads(line)["error"]
+    except (OSError, IndexError, ValueError, KeyError):
+        pass
+    console.print(f"[yellow]{failed} of {total} {what}s failed[/yellow] (left out of the "
+                  f"figures; listed in {path}; rerun to retry them)"
+                  + (f": first: {first}" if first else ""), soft_wrap=True)
+    if failed >= total:
+        console.print(f"[red]every {what} failed[/red]")
+        raise typer.Exit(1)
 
 
 @app.command("filter")

@@ -9,6 +9,12 @@ appended to ``responses.jsonl`` in the output folder (`nextevent.rundir.EvalDir`
 `nextevent.rundir.ResponseLine` a line); a rerun skips items already answered there for
 the same model, mode and input. Accuracy per question type and overall carries a
 bootstrap 95% CI over items (``results.json``, `nextevent.rundir.EvalResults`).
+
+An item whose call fails for good (server down, retries or ``deadline_s`` used up, a body
+over ``max_response_bytes``, a missing clip) does not stop the others: it becomes one
+`nextevent.records.Failure` line in ``failures.jsonl`` (naming the item and the error,
+credentials redacted), is left out of the accuracy (``results.json`` counts it in
+``failed``) and is asked again on a rerun.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +32,8 @@ from nextevent.jsonl import append_jsonl, cut_torn_tail, read_jsonl
 from nextevent.llm.cache import Answer, CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
-from nextevent.records import BenchItem, NextEventError
-from nextevent.rundir import EvalDir, EvalResults, ResponseLine
+from nextevent.records import BenchItem, Failure, NextEventError
+from nextevent.rundir import FAILURES_NAME, EvalDir, EvalResults, ResponseLine
 
 ROLE = "reasoner"
 """The `nextevent.llm` role the evaluated model is configured under (any role name works
@@ -37,12 +43,21 @@ PROMPT_VERSION = "futurebench-eval-1"
 
 def model_config(base_url: str, model: str, *, concurrency: int = 4, max_tokens: int = 16,
                  temperature: float = 0.0, api_key_env: str | None = None,
-                 video: VideoInput | None = None, timeout_s: float = 120.0) -> LLMConfig:
-    """An `LLMConfig` with the evaluated model as its one role (`ROLE`)."""
+                 video: VideoInput | None = None, timeout_s: float = 120.0,
+                 max_retries: int = 4, deadline_s: float | None = None,
+                 max_response_bytes: int | None = None) -> LLMConfig:
+    """An `LLMConfig` with the evaluated model as its one role (`ROLE`).
+
+    ``timeout_s`` bounds one try, ``deadline_s`` one call over all its tries and waits
+    (None: `nextevent.llm.config.RoleConfig.call_deadline_s`'s default), both in seconds;
+    ``max_response_bytes`` caps a response body (None: the `RoleConfig` default).
+    """
+    extra = {} if max_response_bytes is None else {"max_response_bytes": max_response_bytes}
     return LLMConfig(roles={ROLE: RoleConfig(  # type: ignore[dict-item]
         base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature,
         max_tokens=max_tokens, concurrency=concurrency, timeout_s=timeout_s,
-        structured="none", video=video or VideoInput())}, source="nextevent bench")
+        max_retries=max_retries, deadline_s=deadline_s, structured="none",
+        video=video or VideoInput(), **extra)}, source="nextevent bench")
 
 
 async def item_messages(item: BenchItem, mode: PromptMode, text_only: bool,
@@ -78,29 +93,60 @@ def _log_key(row: dict[str, Any]) -> tuple[str, str, str, bool]:
     return (row["id"], row["model"], row["mode"], row["text_only"])
 
 
+def eval_failures_path(out_dir: str | Path) -> Path:
+    """``failures.jsonl`` of a ``bench eval`` output folder: the items that failed in the
+    last run, one `nextevent.records.Failure` a line (absent when none failed)."""
+    return Path(out_dir) / FAILURES_NAME
+
+
+def item_failure(item_id: str, err: BaseException, redact: Callable[[str], str]) -> Failure:
+    """The `Failure` of one item: stage ``bench-eval`` (or the error's own stage), its
+    message and hint passed through ``redact`` (credentials out)."""
+    if isinstance(err, NextEventError):
+        return Failure(input=item_id, stage=err.stage, error=redact(str(err)),
+                       hint=redact(err.hint))
+    return Failure(input=item_id, stage="bench-eval",
+                   error=redact(f"{type(err).__name__}: {err}"),
+                   hint="an unexpected error; rerun to retry the item, and report it if "
+                   "it persists")
+
+
 async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir: str | Path,
                          *, mode: PromptMode = "direct", text_only: bool = False,
-                         seed: int = 0) -> dict[str, Any]:
+                         seed: int = 0,
+                         on_item: Callable[[bool], None] | None = None) -> dict[str, Any]:
     """Ask the model every item (skipping those already in ``responses.jsonl``) and score.
+
+    An item whose call fails for good is written to ``failures.jsonl``
+    (`eval_failures_path`) and the others go on; ``results.json`` is written whatever
+    failed, its accuracy over the answered items, ``failed`` counting the rest.
 
     Args:
         items: the benchmark.
         config: `model_config` (role `ROLE`).
-        out_dir: folder for ``responses.jsonl``, ``results.json`` and the call cache.
+        out_dir: folder for ``responses.jsonl``, ``results.json``, ``failures.jsonl`` and
+            the call cache.
         mode: ``direct`` (letter only) or ``reasoning`` (``<answer>`` block).
         text_only: send the past caption instead of the video.
         seed: seed of the bootstrap.
+        on_item: called once per item when it is settled, with True when it failed (for
+            a progress display).
 
     Returns:
         ``{"overall": {"accuracy", "ci95", "n"}, "by_type": {type: {...}}, "model",
-        "mode", "text_only", "no_answer"}`` (fractions in [0, 1]), also written to
-        ``results.json``.
+        "mode", "text_only", "no_answer", "failed"}`` (fractions in [0, 1]), also
+        written to ``results.json``.
 
     Raises:
-        NextEventError: as `item_messages`; stage ``bench`` when a whole line of
-            ``responses.jsonl`` is a JSON object but no `ResponseLine`;
-            `LLMCallError` when a call fails for good.
+        NextEventError: stage ``bench``, before anything is asked, for an item without
+            ``video_path`` outside ``text_only`` mode, or when a whole line of
+            ``responses.jsonl`` is a JSON object but no `ResponseLine`.
     """
+    if not text_only:
+        for item in items:
+            if item.video_path is None:
+                raise NextEventError("bench", f"item {item.id} has no video_path (a "
+                                     "text-level benchmark)", "evaluate it with --text-only")
     out = EvalDir(Path(out_dir))
     out.root.mkdir(parents=True, exist_ok=True)
     log_path = out.responses
@@ -115,9 +161,10 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
             row = line.model_dump(mode="json")
             done[_log_key(row)] = row
     client = LLMClient(config, CallCache(out.llm_cache))
+    failures: list[Failure] = []
     log = log_path.open("a", encoding="utf-8")
 
-    async def one(item: BenchItem) -> dict[str, Any]:
+    async def ask(item: BenchItem) -> dict[str, Any]:
         key = (item.id, cfg.model, mode, text_only)
         if key in done:
             return done[key]
@@ -133,16 +180,34 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
         append_jsonl(log, row)
         return row
 
+    async def one(item: BenchItem) -> dict[str, Any] | None:
+        try:
+            row: dict[str, Any] | None = await ask(item)
+        except Exception as err:  # one item's failure is its own: the others go on
+            failures.append(item_failure(item.id, err, client.redact))
+            row = None
+        if on_item is not None:
+            on_item(row is None)
+        return row
+
     try:
-        rows = await asyncio.gather(*(one(i) for i in items))
+        settled = await asyncio.gather(*(one(i) for i in items))
     finally:
         log.close()
         await client.aclose()
         if client.cache is not None:
             client.cache.close()
+    rows = [r for r in settled if r is not None]
+    failures_path = eval_failures_path(out.root)
+    if failures:
+        failures_path.write_text("".join(f.model_dump_json() + "\n" for f in failures),
+                                 encoding="utf-8")
+    else:
+        failures_path.unlink(missing_ok=True)  # the last run's: those items are answered
     results = EvalResults(**summarize(rows, seed=seed), model=cfg.model, mode=mode,
                           text_only=text_only,
-                          no_answer=sum(r["choice"] is None for r in rows))
+                          no_answer=sum(r["choice"] is None for r in rows),
+                          failed=len(failures))
     summary = results.model_dump(mode="json")
     out.results.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
