@@ -226,3 +226,18 @@ def test_a_failure_later_fixed_is_listed_as_resolved(sample_dir: Path, tmp_path:
     cli("report", str(out), "--out", str(tmp_path / "report"))
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "No open failures" in page and "1 more failure(s)" in page
+
+
+def test_a_build_writing_to_a_log_prints_progress_lines(dataset: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    """Where no live bar is drawn (output piped to a file), a line every few seconds
+    shows the build is moving (``NEXTEVENT_HEARTBEAT_S``)."""
+    videos, ann = dataset
+    out = subprocess.run([sys.executable, "-m", "nextevent.cli", "build", "--videos",
+                          str(videos), "--annotations", str(ann), "--out",
+                          str(tmp_path / "run"), "--workers", "1"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "NEXTEVENT_HEARTBEAT_S": "0.5"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    beats = [line for line in out.stdout.splitlines() if line.startswith("build: ")]
+    assert beats and "videos ended" in beats[-1], out.stdout

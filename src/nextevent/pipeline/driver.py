@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import time
 import traceback
 from collections import Counter
@@ -297,6 +298,24 @@ def _states(driver: _Driver, videos_dir: Path,
     return states
 
 
+HEARTBEAT_S = float(os.environ.get("NEXTEVENT_HEARTBEAT_S", "30"))
+"""Seconds between progress lines when the output is not a terminal (a log file, CI);
+``NEXTEVENT_HEARTBEAT_S`` sets it."""
+
+
+async def _heartbeat(progress: Progress, summary: BuildSummary, total: int) -> None:
+    """One line every `HEARTBEAT_S` where no live bar is drawn, so a stall shows in logs."""
+    started = time.perf_counter()
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        ended = summary.videos_done + summary.videos_failed + summary.videos_unsuitable
+        calls = summary.usage.total()
+        progress.console.print(
+            f"build: {ended}/{total} videos ended, {summary.records_new} records, "
+            f"{calls.requests} model requests, {time.perf_counter() - started:.0f} s",
+            markup=False, highlight=False)
+
+
 def _progress(enabled: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description:>8}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), disable=not enabled)
@@ -371,7 +390,13 @@ async def _build(anns: list[VideoAnnotation] | None, videos_dir: Path, config: B
                 driver = _Driver(config, steps, engine, writer, summary, progress, ctx, client)
                 states = _states(driver, videos_dir, anns)
                 driver.add_bars(len(states))
-                await asyncio.gather(*(driver.walk(state) for state in states))
+                beat = (asyncio.ensure_future(_heartbeat(progress, summary, len(states)))
+                        if show_progress and not progress.console.is_terminal else None)
+                try:
+                    await asyncio.gather(*(driver.walk(state) for state in states))
+                finally:
+                    if beat is not None:
+                        beat.cancel()
         finally:
             if client is not None:
                 await client.aclose()
