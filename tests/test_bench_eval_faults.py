@@ -141,3 +141,36 @@ def test_the_progress_line_shows_on_a_terminal(monkeypatch: pytest.MonkeyPatch,
     with _item_progress(False, 3, "eval") as step:
         step(False)
     assert capsys.readouterr().err == ""
+
+
+def test_filter_leaves_out_and_lists_a_failed_item_and_goes_on(tmp_path: Path) -> None:
+    from test_bench_filter import blind_model
+    from test_bench_filter import make_items as filter_items
+
+    from nextevent.bench.build import read_items
+
+    items = filter_items(9)
+    bench = tmp_path / "bench.jsonl"
+    write_items(items, bench)
+
+    def answer(request: dict) -> str:
+        if "clip 4?" in user_text(request):
+            raise ValueError("scripted refusal of clip 4")
+        return blind_model(request)
+
+    out = tmp_path / "filtered.jsonl"
+    with ScriptedServer(answer) as server:
+        result = CliRunner().invoke(app, [
+            "bench", "filter", str(bench), "--blind", "--base-url", server.url, "--model",
+            "blind", "--out", str(out), "--trials", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "1 of 9 items failed" in result.output
+    report = json.loads((tmp_path / "filtered.blind.json").read_text())
+    assert report["failed"] == 1 and report["failed_items"] == ["c4:hop1"]
+    assert report["before"]["n"] == 8 and report["kept"] + report["dropped"] == 8
+    kept = {i.id for i in read_items(out)}
+    assert "c4:hop1" not in kept and kept <= {f"c{i}:hop1" for i in (1, 2, 5, 7, 8)}
+    assert not kept & {"c0:hop1", "c3:hop1", "c6:hop1"}  # solved from the text: dropped
+    (failure,) = [json.loads(x) for x in
+                  (tmp_path / "filtered.failures.jsonl").read_text().splitlines()]
+    assert failure["input"] == "c4:hop1" and "scripted refusal of clip 4" in failure["error"]

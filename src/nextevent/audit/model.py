@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from nextevent.audit.items import AuditItem
 
 if TYPE_CHECKING:
     from nextevent.llm.config import LLMConfig
+    from nextevent.records import Failure
 
 PROMPT_VERSION = "futurebench-blind-1"
 """Part of the call-cache key; the same as the blind filter's, so their calls are shared."""
@@ -45,6 +46,8 @@ def shuffled_options(options: Mapping[str, str], rng: random.Random,
 async def blind_choices(items: Sequence[AuditItem], config: LLMConfig, *, n: int = 1,
                         seed: int = 0, with_past: bool = False,
                         cache_path: str | Path | None = None,
+                        failures: dict[str, Failure] | None = None,
+                        on_trial: Callable[[bool], None] | None = None,
                         ) -> dict[str, list[str | None]]:
     """The original letter a text-only model picks in each of ``n`` shuffled trials.
 
@@ -55,13 +58,18 @@ async def blind_choices(items: Sequence[AuditItem], config: LLMConfig, *, n: int
         seed: trial t of item i shuffles with ``random.Random(f"{seed}:{i.id}:{t}")``.
         with_past: add the past caption (``past_text``) as text.
         cache_path: SQLite call cache; None caches nothing.
+        failures: when given, a trial whose call fails for good does not stop the others:
+            its item's first failure is stored here (item id -> `Failure`, credentials
+            redacted) and the trial's letter is None. None: the first failure raises.
+        on_trial: called once per settled trial, with True when it failed (progress).
 
     Returns:
-        item id -> n letters (None where the response named no option).
+        item id -> n letters (None where the response named no option, or the trial
+        failed and its item is in ``failures``).
 
     Raises:
         ValueError: for ``n < 1``; `nextevent.llm.client.LLMCallError` when a call fails
-            for good.
+            for good and ``failures`` is None.
     """
     from nextevent.bench.evaluate import ROLE
     from nextevent.bench.prompts import question_text, response_choice
@@ -81,8 +89,25 @@ async def blind_choices(items: Sequence[AuditItem], config: LLMConfig, *, n: int
         choice = response_choice(answer.content, "direct")
         return back.get(choice) if choice is not None else None
 
+    async def settle(item: AuditItem, t: int) -> str | None:
+        try:
+            letter = await trial(item, t)
+        except Exception as err:
+            if on_trial is not None:
+                on_trial(True)
+            if failures is None:
+                raise
+            from nextevent.bench.evaluate import item_failure
+
+            failures.setdefault(item.id, item_failure(item.id, err, client.redact,
+                                                      stage="bench-blind"))
+            return None
+        if on_trial is not None:
+            on_trial(False)
+        return letter
+
     try:
-        results = await asyncio.gather(*(trial(i, t) for i in items for t in range(n)))
+        results = await asyncio.gather(*(settle(i, t) for i in items for t in range(n)))
     finally:
         await client.aclose()
         if client.cache is not None:

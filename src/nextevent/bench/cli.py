@@ -314,9 +314,18 @@ def filter_(
     with_past: Annotated[bool, typer.Option(help="Give the past caption as text.")] = False,
     concurrency: Annotated[int, typer.Option(help="Requests in flight (count).")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the option shuffles (integer).")] = 0,
+    timeout_s: Annotated[float, typer.Option(help="Seconds one try of a call may "
+                                             "take.")] = 120.0,
+    deadline_s: Annotated[float, typer.Option(help="Seconds one call may take over all "
+                                              "its tries and waits.")] = 300.0,
+    max_response_bytes: Annotated[int, typer.Option(help="Largest response body read "
+                                                    "(bytes).")] = 8 * 1024 * 1024,
+    progress: Annotated[bool, typer.Option(help="Show a progress line (on a "
+                                           "terminal).")] = True,
 ) -> None:
     """Blind filter: drop items a text-only model solves; report blind accuracy before and
-    after with bootstrap 95% CIs (held-out trials)."""
+    after with bootstrap 95% CIs (held-out trials). Items whose calls fail are left out
+    and listed in OUT's .failures.jsonl; the others go on."""
     import asyncio
 
     from nextevent.bench.build import read_items, write_items
@@ -327,20 +336,33 @@ def filter_(
         raise typer.BadParameter("only --blind filtering exists")
     try:
         items = read_items(bench)
-        config = model_config(base_url, model, concurrency=concurrency, max_tokens=8)
-        kept, report = asyncio.run(blind_filter(
-            items, config, n=trials, threshold=threshold, seed=seed, with_past=with_past,
-            cache_path=call_cache_beside(out)))
+        config = model_config(base_url, model, concurrency=concurrency, max_tokens=8,
+                              timeout_s=timeout_s, deadline_s=deadline_s,
+                              max_response_bytes=max_response_bytes)
+        failures: dict = {}
+        with _item_progress(progress, 2 * trials * len(items), "blind trials") as step:
+            kept, report = asyncio.run(blind_filter(
+                items, config, n=trials, threshold=threshold, seed=seed,
+                with_past=with_past, cache_path=call_cache_beside(out), failures=failures,
+                on_trial=step))
     except (NextEventError, ValueError) as err:
         if isinstance(err, NextEventError):
             _fail(err)
         raise typer.BadParameter(str(err)) from err
     write_items(kept, out)
     blind_report_beside(out).write_text(json.dumps(report, indent=2))
+    failures_path = failures_beside(out)
+    if failures:
+        failures_path.write_text("".join(f.model_dump_json() + "\n"
+                                         for f in failures.values()), encoding="utf-8")
+    else:
+        failures_path.unlink(missing_ok=True)
     _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {
         "after filter": report["after"]}})
     console.print(f"kept {report['kept']}, dropped {report['dropped']} "
                   f"{report['dropped_by_type']} -> {out}; chance 25%")
+    if report["failed"]:
+        _report_failures(report["failed"], len(items), failures_path, "item")
 
 
 @app.command("export-lmms-eval")

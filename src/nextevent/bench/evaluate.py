@@ -99,13 +99,15 @@ def eval_failures_path(out_dir: str | Path) -> Path:
     return Path(out_dir) / FAILURES_NAME
 
 
-def item_failure(item_id: str, err: BaseException, redact: Callable[[str], str]) -> Failure:
-    """The `Failure` of one item: stage ``bench-eval`` (or the error's own stage), its
-    message and hint passed through ``redact`` (credentials out)."""
+def item_failure(item_id: str, err: BaseException, redact: Callable[[str], str],
+                 stage: str = "bench-eval") -> Failure:
+    """The `Failure` of one item: its message and hint passed through ``redact``
+    (credentials out); stage ``stage`` for an unexpected error, else the error's own
+    (``bench-eval`` for a model call of ``bench eval``)."""
     if isinstance(err, NextEventError):
         return Failure(input=item_id, stage=err.stage, error=redact(str(err)),
                        hint=redact(err.hint))
-    return Failure(input=item_id, stage="bench-eval",
+    return Failure(input=item_id, stage=stage,
                    error=redact(f"{type(err).__name__}: {err}"),
                    hint="an unexpected error; rerun to retry the item, and report it if "
                    "it persists")
