@@ -57,6 +57,7 @@ from nextevent.llm.wire import (  # noqa: F401  (retry_after_s: part of this mod
     parse_completion,
     response_format,
     retry_after_s,
+    split_base_url,
     status_hint,
     url_secrets,
 )
@@ -167,8 +168,11 @@ class LLMClient:
             if self._tls is None:
                 self._tls = http_module().create_ssl_context()
             http = http_client_class()
+            base_url, query, headers = split_base_url(cfg.base_url)
             clients = [openai.AsyncOpenAI(
-                base_url=cfg.base_url, api_key=self._keys[role], max_retries=0, timeout=None,
+                base_url=base_url, default_query=query or None,
+                default_headers=headers or None, api_key=self._keys[role],
+                max_retries=0, timeout=None,
                 http_client=http(verify=self._tls, event_hooks={
                     "response": [body_cap_hook(cfg.max_response_bytes)]}))
                 for _ in range(max(1, -(-width // CONNECTIONS_PER_CLIENT)))]

@@ -92,7 +92,10 @@ class RoleConfig(_Strict):
     """One model role: which server and model, and how to call it.
 
     Attributes:
-        base_url: the OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: the OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``. A
+            query (``?api-key=...``) is sent with every request; userinfo
+            (``user:password@``) as Basic auth, in place of the bearer key. Both are
+            redacted from every message and file nextevent writes.
         model: the model name the server knows.
         api_key_env: name of the environment variable holding the API key; None for
             servers that need none (the SDK is then given ``EMPTY``).

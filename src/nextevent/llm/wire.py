@@ -123,6 +123,27 @@ def url_secrets(url: str) -> list[str]:
     return [f for f in found if len(f) >= 3]
 
 
+def split_base_url(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``(url without userinfo and query, the query as a dict, extra headers)`` for the
+    SDK client. The SDK appends request paths to the base URL's raw path, so a query
+    (``?api-key=...``) must travel as its ``default_query`` to reach the server whole;
+    userinfo (``user:password@``) becomes a Basic ``Authorization`` header (what an HTTP
+    client makes of it; the aiohttp transport refuses it next to the SDK's own header).
+    """
+    parts = urllib.parse.urlsplit(url)
+    headers: dict[str, str] = {}
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        plain = ":".join(urllib.parse.unquote(x) for x in userinfo.split(":", 1))
+        headers["Authorization"] = "Basic " + base64.b64encode(plain.encode()).decode()
+    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    if not query and not headers:
+        return url, {}, {}
+    return (urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="", fragment="")),
+            query, headers)
+
+
 def redact_url(url: str) -> str:
     """``url`` with its userinfo and query values replaced by ``***`` (for messages)."""
     out = url
