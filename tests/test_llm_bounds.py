@@ -146,3 +146,12 @@ def test_a_server_that_never_answers_is_given_up_at_the_deadline() -> None:
         assert len(server.calls) == 3  # 1 s, 1 s, then the 0.5 s left
     assert info.value.kind in ("deadline", "exhausted")
     assert "deadline_s=2.5" in str(info.value)
+
+
+def test_retry_after_past_the_longest_honoured_fails_without_format_fallback() -> None:
+    faults = Faults(rate=1.0, kinds=("http429",), retry_after="900")
+    with ScriptedServer(Sequence(), faults=faults) as server:
+        with pytest.raises(LLMCallError) as info:
+            ask(client_for(server.url, timeout_s=5, max_retries=4, deadline_s=5000))
+        assert len(server.calls) == 1  # not re-sent as json_object / prompt-only
+    assert info.value.kind == "deadline" and "900 s" in str(info.value)

@@ -414,8 +414,10 @@ class LLMClient:
                     wait = retry_after_s(err.response.headers)
                     if wait is not None and wait > MAX_RETRY_AFTER_S:
                         raise Rejected(
-                            f"HTTP {status} asking to retry after {wait:.0f} s",
-                            "the server is rate limiting hard; rerun later") from None
+                            f"HTTP {status} asking to retry after {wait:.0f} s (more than "
+                            f"{MAX_RETRY_AFTER_S:.0f} s): not waiting",
+                            "the server is rate limiting hard; rerun later",
+                            kind="deadline") from None
                     raise Retry(f"HTTP {status}: {text[:200]}", wait) from None
                 raise Rejected(
                     f"{role} ({cfg.model} at {cfg.base_url}): HTTP {status}: {text[:300]}",
