@@ -174,3 +174,24 @@ def test_filter_leaves_out_and_lists_a_failed_item_and_goes_on(tmp_path: Path) -
     (failure,) = [json.loads(x) for x in
                   (tmp_path / "filtered.failures.jsonl").read_text().splitlines()]
     assert failure["input"] == "c4:hop1" and "scripted refusal of clip 4" in failure["error"]
+
+
+def test_a_slow_eval_writing_to_a_log_prints_progress_lines(tmp_path: Path) -> None:
+    """Where no live bar is drawn (stderr piped), a line every few seconds shows the eval
+    is moving (``NEXTEVENT_HEARTBEAT_S``), so a stall is visible in a log."""
+    import os
+    import subprocess
+    import sys
+
+    bench = bench_file(tmp_path, 4)
+    faults = Faults(rate=1.0, kinds=("slow",), slow_s=0.6)
+    with ScriptedServer(answerer(set(), "direct"), faults=faults) as server:
+        out = subprocess.run(
+            [sys.executable, "-m", "nextevent.cli", "bench", "eval", str(bench),
+             "--base-url", server.url, "--model", "m", "--out", str(tmp_path / "eval"),
+             "--text-only", "--concurrency", "1", "--timeout-s", "5"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "NEXTEVENT_HEARTBEAT_S": "0.3"})
+    beats = [line for line in out.stderr.splitlines() if " done, " in line]
+    assert beats and beats[-1].startswith("eval: "), out.stderr
+    assert "Traceback" not in out.stdout + out.stderr

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nextevent.cli_errors import fail as _fail
+from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.records import NextEventError
 from nextevent.rundir import (
     EvalDir,
@@ -71,13 +74,32 @@ def _item_progress(enabled: bool, total: int, what: str) -> Iterator[Callable[[b
                   TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
                   console=err, disable=not (enabled and err.is_terminal)) as progress:
         task = progress.add_task(what, total=total, failed=0)
+        done = 0
 
         def step(bad: bool) -> None:
-            nonlocal failed
+            nonlocal failed, done
             failed += bool(bad)
+            done += 1
             progress.update(task, advance=1, failed=failed)
 
-        yield step
+        # where no live bar is drawn (a log file, CI), a line now and then shows a stall
+        stop = threading.Event()
+        started = time.perf_counter()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                err.print(f"{what}: {done}/{total} done, {failed} failed, "
+                          f"{time.perf_counter() - started:.0f} s", markup=False,
+                          highlight=False)
+
+        beating = threading.Thread(target=beat, daemon=True) if (
+            enabled and not err.is_terminal) else None
+        if beating is not None:
+            beating.start()
+        try:
+            yield step
+        finally:
+            stop.set()
 
 
 @app.command()

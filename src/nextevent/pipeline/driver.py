@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import time
 import traceback
 from collections import Counter
@@ -29,6 +28,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.llm.cache import CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import VISION_ROLES, LLMConfig
@@ -296,11 +296,6 @@ def _states(driver: _Driver, videos_dir: Path,
         state.done_ids = frozenset(done_ids.get(state.video_id, ()))
         states.append(state)
     return states
-
-
-HEARTBEAT_S = float(os.environ.get("NEXTEVENT_HEARTBEAT_S", "30"))
-"""Seconds between progress lines when the output is not a terminal (a log file, CI);
-``NEXTEVENT_HEARTBEAT_S`` sets it."""
 
 
 async def _heartbeat(progress: Progress, summary: BuildSummary, total: int) -> None:
