@@ -10,12 +10,22 @@ either. Colour comes from styles (`styled`), never from markup in a string.
 
 Exit codes: 2 for bad input that stopped a command (`fail`), 1 for a command that ran but
 produced nothing usable (every video failed, an export of 0 samples).
+
+A fault of the files or the disk that escapes a command (`OSError`: a full disk, a
+read-only ``--out``, a path through a file, a file it may not read; a `RecursionError` of
+JSON nested too deep; a `UnicodeDecodeError` of a file that is not UTF-8) is printed as one
+error line naming the path and what to do (`environment_error`), never as a traceback:
+`Command` and `Group` catch it around every command.
 """
 
 from __future__ import annotations
 
+import errno
+import re
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, NoReturn
 
 import typer
@@ -139,13 +149,176 @@ class HelpContext(typer.Context):
     formatter_class = HelpFormatter
 
 
+# ----------------------------------------------------------------------------- faults
+_Context = typer.Context.__mro__[1]  # click's Context as Typer vendors it
+_OUT_PARAMS = ("out", "out_dir", "output")
+_BAD_PATH = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM,
+             errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP)
+"""Errnos of a path the user gave wrongly: exit 2 (bad input). Others (a full disk, a
+read-only file system, an I/O error) exit 1."""
+
+
+def _out_of(params: dict[str, Any] | None) -> str | None:
+    """The ``--out`` the command was given, when it has one."""
+    for name in _OUT_PARAMS:
+        value = (params or {}).get(name)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def environment_error(err: BaseException, params: dict[str, Any] | None = None
+                      ) -> tuple[NextEventError, int]:
+    """The error line for a file or disk fault that escaped a command, and its exit code.
+
+    Args:
+        err: an `OSError`, `RecursionError`, `UnicodeDecodeError` or
+            `sqlite3.OperationalError` (a state or cache database that cannot be written).
+        params: the command's parameters (to name its ``--out`` when the error names no
+            file, as a write that fills the disk does).
+
+    Returns:
+        ``(error, code)``: the `NextEventError` naming the path (``err.filename``, else
+        ``--out``) and the fix; ``code`` 2 for a path given wrongly (missing, not a folder,
+        a folder, no permission), 1 for a disk that is full, read-only or failing.
+    """
+    out = _out_of(params)
+    if isinstance(err, RecursionError):
+        return NextEventError(
+            "input", "an input nests JSON arrays or objects too deeply to read "
+            "(Python's recursion limit)", "check the files given to this command; "
+            "each must be one written by nextevent or the dataset's release"), 2
+    if isinstance(err, UnicodeDecodeError):
+        return NextEventError(
+            "input", f"an input file is not UTF-8 text ({err.reason} at byte {err.start})",
+            "check the files given to this command: they must be UTF-8 text (JSON, JSONL, "
+            "YAML)"), 2
+    if isinstance(err, sqlite3.OperationalError):
+        return _database_error(err, out)
+    assert isinstance(err, OSError)
+    path = _real_name(err.filename) if err.filename is not None else out
+    where = f" {path}" if path is not None else ""
+    code = err.errno
+    why = err.strerror or str(err)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return NextEventError(
+            "output", f"no space left on the disk of{where or ' the output'} ({why})",
+            "free space on that disk, or pass an --out folder on a disk with room, and run "
+            "the command again (finished work is kept)"), 1
+    if code == errno.EROFS:
+        return NextEventError(
+            "output", f"cannot write{where}: read-only file system",
+            "pass an --out folder on a writable disk"), 1
+    if code in (errno.EACCES, errno.EPERM):
+        return NextEventError(
+            "file", f"permission denied:{where}",
+            f"check the permissions of{where or ' the files given'} (an input must be "
+            "readable, an --out folder writable), or pass another path"), 2
+    if code == errno.ENOTDIR:
+        return NextEventError(
+            "file", f"{(path or 'a path')} cannot be used: a part of it is a file, not a "
+            "folder", "pass a folder (a new --out folder is created), or move the file "
+            "away"), 2
+    if code == errno.EEXIST:
+        return NextEventError(
+            "file", f"{path or 'a path'} exists and is not a folder, so nothing can be "
+            "written under it", "pass another --out, or move that file away"), 2
+    if code == errno.EISDIR:
+        return NextEventError(
+            "file", f"{path or 'a path'} is a folder, not a file",
+            "pass the file itself (or another --out name)"), 2
+    if code == errno.ENOENT:
+        return NextEventError(
+            "file", f"{path or 'a file'} does not exist",
+            "check the path (a folder it should be written into must exist, or be "
+            "created by the command)"), 2
+    return NextEventError(
+        "file", f"cannot use{where}: {why}",
+        "check the disk and the path, then run the command again"), (
+            2 if code in _BAD_PATH else 1)
+
+
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
+"""The temporary name an atomic write (`nextevent.store.atomic_path`) writes first."""
+
+
+def _real_name(filename: Any) -> str:
+    """The file a user knows: an atomic write's temporary name as the file it replaces."""
+    path = Path(str(filename))
+    match = _TMP_NAME.match(path.name)
+    return str(path.with_name(match["name"])) if match else str(filename)
+
+
+def _database_error(err: sqlite3.OperationalError, out: str | None
+                    ) -> tuple[NextEventError, int]:
+    """A run's or a cache's SQLite file that cannot be opened or written (the folder is
+    read-only, the disk is full): exit 1 naming ``--out``."""
+    where = f" under {out}" if out is not None else ""
+    text = str(err)
+    if "full" in text:
+        hint = "free space on that disk, or pass an --out folder on a disk with room"
+    else:
+        hint = "pass an --out folder you can write to (not on a read-only disk)"
+    return NextEventError("output", f"cannot write the state database{where}: {text}",
+                          hint), 1
+
+
+def _deepest_params(tb: TracebackType | None) -> dict[str, Any] | None:
+    """The parameters of the innermost click context in a traceback (the command that
+    failed; a group only sees its own)."""
+    params = None
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        for name in ("ctx", "sub_ctx", "self"):  # click's invoke frames hold them
+            if isinstance(local.get(name), _Context):
+                params = local[name].params
+        tb = tb.tb_next
+    return params
+
+
+def _guarded(invoke: Any, ctx: typer.Context) -> Any:
+    """Run ``invoke(ctx)``; a file, disk, recursion or decoding fault becomes one error line
+    (`environment_error`) and the exit code, never a traceback.
+
+    Raises:
+        typer.Exit: for such a fault (1 or 2).
+        BrokenPipeError: as it was (stdout closed; typer exits 1 quietly).
+    """
+    try:
+        return invoke(ctx)
+    except (OSError, RecursionError, UnicodeDecodeError, sqlite3.OperationalError) as err:
+        if isinstance(err, BrokenPipeError):  # stdout closed (| head): typer exits 1
+            raise
+        params = _deepest_params(err.__traceback__) or ctx.params
+        error, code = environment_error(err, params)
+        fail(error, code)
+
+
 class Command(TyperCommand):
-    """A Typer command whose ``--help`` uses `HelpFormatter` (pass as ``cls=``)."""
+    """A Typer command whose ``--help`` uses `HelpFormatter` and whose file and disk
+    faults print one error line (`environment_error`) (pass as ``cls=``)."""
 
     context_class = HelpContext
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the command (see the class doc).
+
+        Raises:
+            typer.Exit: for a file or disk fault, after its error line.
+        """
+        return _guarded(super().invoke, ctx)
 
 
 class Group(TyperGroup):
-    """A Typer group whose ``--help`` uses `HelpFormatter` (pass as ``cls=``)."""
+    """A Typer group whose ``--help`` uses `HelpFormatter`; a file or disk fault of any
+    command under it prints one error line (`environment_error`) (pass as ``cls=``)."""
 
     context_class = HelpContext
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the group's command (see the class doc).
+
+        Raises:
+            typer.Exit: for a file or disk fault, after its error line.
+        """
+        return _guarded(super().invoke, ctx)

@@ -77,8 +77,8 @@ def decode_line(raw: bytes | str, model: type[M] | None = None, *, path: str | P
         stage, hint: of the error.
 
     Raises:
-        JSONLError: when the line is not UTF-8, not JSON, not an object, or does not match
-            ``model``.
+        JSONLError: when the line is not UTF-8, not JSON (or nested too deeply to read),
+            not an object, or does not match ``model``.
     """
     def bad(why: str) -> JSONLError:
         label = name if name is not None else str(path)
@@ -95,11 +95,15 @@ def decode_line(raw: bytes | str, model: type[M] | None = None, *, path: str | P
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             raise bad(f"invalid JSON ({err.msg} at column {err.colno})") from err
+        except RecursionError:
+            raise bad("JSON nested too deeply to read") from None
         if not isinstance(obj, dict):
             raise bad(f"a JSON {type(obj).__name__}, not an object")
         return obj
     try:
         return model.model_validate_json(raw)
+    except RecursionError:  # a model with a recursive field, nested past Python's limit
+        raise bad("JSON nested too deeply to read") from None
     except ValidationError as err:
         errors = err.errors(include_url=False)
         invalid = [e for e in errors if e["type"] == "json_invalid"]

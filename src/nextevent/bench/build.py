@@ -461,7 +461,8 @@ def read_items(path: str | Path) -> list[BenchItem]:
     """
     path = Path(path)
     if not path.is_file():
-        raise NextEventError("bench", f"benchmark {path} does not exist",
+        raise NextEventError("bench", f"benchmark {path} " + (
+                             "is a folder, not a file" if path.is_dir() else "does not exist"),
                              "build one with `nextevent bench build`")
     return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage="bench",
                            hint="rebuild the benchmark"))

@@ -180,6 +180,11 @@ def load_usage(path: Path) -> dict[str, RoleUsage] | None:
                              "expected prompt_tokens and completion_tokens per role") from err
 
 
+def _missing(path: Path) -> str:
+    """Why an input file given to ``report`` cannot be read (it is not a file)."""
+    return "is a folder, not a file" if path.is_dir() else "does not exist"
+
+
 def load_bench(path: Path) -> list[BenchItem]:
     """Read a FutureBench JSONL file (one `BenchItem` a line).
 
@@ -187,7 +192,7 @@ def load_bench(path: Path) -> list[BenchItem]:
         NextEventError: stage ``report`` when the file is missing or a line is not an item.
     """
     if not path.is_file():
-        raise NextEventError(STAGE, f"--bench {path} does not exist",
+        raise NextEventError(STAGE, f"--bench {path} {_missing(path)}",
                              "pass the JSONL written by `nextevent bench build`")
     return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage=STAGE,
                            hint="pass the JSONL written by `nextevent bench build`",
@@ -203,7 +208,7 @@ def load_t3(path: Path) -> list[T3Item]:
     from nextevent.t3.items import T3Item
 
     if not path.is_file():
-        raise NextEventError(STAGE, f"--t3 {path} does not exist",
+        raise NextEventError(STAGE, f"--t3 {path} {_missing(path)}",
                              "pass the JSONL written by `nextevent t3 synth`")
     return list(read_jsonl(path, T3Item, what="a T3 item", stage=STAGE,
                            hint="pass the JSONL written by `nextevent t3 synth`",
@@ -214,13 +219,18 @@ def load_eval(path: Path) -> EvalSummary:
     """Read an eval JSON (see the module docstring for its shape).
 
     Raises:
-        NextEventError: stage ``report`` when the file is missing or has another shape.
+        NextEventError: stage ``report`` when the file is missing, not UTF-8 or has
+            another shape.
     """
     if not path.is_file():
-        raise NextEventError(STAGE, f"--eval {path} does not exist",
+        raise NextEventError(STAGE, f"--eval {path} {_missing(path)}",
                              "pass the JSON written by `nextevent bench eval`")
     try:
         return EvalSummary.model_validate_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise NextEventError(STAGE, f"--eval {path} is not UTF-8 text ({err.reason} at byte "
+                             f"{err.start})", "pass the JSON written by `nextevent bench eval`"
+                             ) from None
     except ValidationError as err:
         raise NextEventError(STAGE, f"--eval {path} is not an eval summary: "
                              f"{_first_line(err)}: {err.errors()[0]['loc']}",

@@ -180,7 +180,8 @@ def load_json(path: Path, fmt: str) -> Any:
     """Parse a whole-file JSON annotation file.
 
     Raises:
-        NextEventError: stage ``import``, as `read_text`, or when the text is not JSON.
+        NextEventError: stage ``import``, as `read_text`, or when the text is not JSON
+            (or nests too deeply to parse).
     """
     text = read_text(path, fmt)
     try:
@@ -188,6 +189,10 @@ def load_json(path: Path, fmt: str) -> Any:
     except json.JSONDecodeError as err:
         raise format_error(path, fmt, f"invalid JSON at line {err.lineno}, column {err.colno}"
                                       f" ({err.msg})") from err
+    except RecursionError:
+        raise NextEventError("import", f"{path} nests JSON arrays or objects too deeply to "
+                             f"read, so it is not a {fmt} annotation file",
+                             FORMAT_HINT) from None
 
 
 def as_number(value: Any) -> float | None:
@@ -221,7 +226,7 @@ def guess_format(path: Path) -> str | None:
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         data = None
     if isinstance(data, dict):
         if isinstance(data.get("database"), dict):
@@ -240,7 +245,7 @@ def guess_format(path: Path) -> str | None:
     if data is None and first:
         try:
             line = json.loads(first)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             line = None
         if isinstance(line, dict) and "video_id" in line:
             return "jsonl"

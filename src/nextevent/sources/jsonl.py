@@ -99,6 +99,8 @@ def _parse(line: str) -> tuple[dict[str, Any] | None, str | None]:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         return None, f"is not valid JSON ({err.msg} at column {err.colno})"
+    except RecursionError:
+        return None, "is JSON nested too deeply to read"
     if not isinstance(obj, dict):
         return None, f"is a JSON {type(obj).__name__}, not an object"
     video_id = obj.get("video_id")
