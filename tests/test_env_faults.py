@@ -84,8 +84,8 @@ COMMANDS: dict[str, Callable[[dict[str, Path], Path], list[str | Path]]] = {
                                   "--text-only", "--timeout-s", "1"],
     "bench build": lambda e, out: ["bench", "build", "--annotations", ACTIVITYNET, "--out",
                                    out / "bench.jsonl", "--no-gate", "--max-videos", "5"],
-    "t3 synth": lambda e, out: ["t3", "synth", "--from", ACTIVITYNET, "--format",
-                                "activitynet", "--out", out / "t3.jsonl"],
+    "t3 synth": lambda e, out: ["t3", "synth", "--from", EXAMPLES, "--format", "jsonl",
+                                "--out", out / "t3.jsonl", "--gate", "off"],
     "report": lambda e, out: ["report", e["v1run"], "--out", out, "--samples", "0"],
 }
 
