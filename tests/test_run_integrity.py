@@ -241,3 +241,24 @@ def test_a_build_writing_to_a_log_prints_progress_lines(dataset: tuple[Path, Pat
     assert out.returncode == 0, out.stdout + out.stderr
     beats = [line for line in out.stdout.splitlines() if line.startswith("build: ")]
     assert beats and "videos ended" in beats[-1], out.stdout
+
+
+def test_import_into_a_run_being_written_stops_and_export_still_reads(
+        sample_run: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """The lock as another writer holds it (this process plays the build): `import v1`
+    into the run stops at once naming the holder; `export` (a reader) still works."""
+    from nextevent.rundir import RunDir, RunLock
+
+    out, ids = sample_run
+    fixture = ROOT / "tests" / "data" / "export" / "next_event_prediction_v1.json"
+    with RunLock(RunDir(out), "build"):
+        refused = cli("import", "v1", str(fixture), "--out", str(out), check=False)
+        exported = cli("export", str(out), "--target", "llamafactory", "--out",
+                       str(tmp_path / "exp"))
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and f"pid {os.getpid()}" in text and "build" in text, text
+    assert "Traceback" not in text
+    assert record_ids(out) == ids  # nothing imported
+    assert "wrote" in exported.stdout
+    after = cli("import", "v1", str(fixture), "--out", str(out))  # lock released: imports
+    assert "imported" in after.stdout and len(record_ids(out)) > len(ids)

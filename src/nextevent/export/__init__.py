@@ -125,7 +125,9 @@ def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
 
     result = export(target, counted(), run.root.resolve(), Path(out_dir), options)
     result.records = seen
-    if result.failures and held_by_other(run):
+    if not result.failures:
+        return result
+    if held_by_other(run):
         # export only reads the run; a build writing it now is the run's one writer
         result.summary["failures not added to the run"] = (
             f"{run.failures} is being written by a build; rerun the export after it ends "

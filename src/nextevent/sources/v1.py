@@ -430,3 +430,28 @@ def _one_line(err: Exception) -> str:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
     return str(err)
+
+
+def import_v1_into(run_dir: Path, file: Path, *, media_root: Path | None = None
+                   ) -> tuple[int, list[NEPRecord], list[Failure]]:
+    """``nextevent import v1``: `import_v1` of ``file``, stored in the run ``run_dir``.
+
+    Holds the run's `nextevent.rundir.RunLock` while writing, so it never mixes with a
+    build writing the same run; records already there are not written twice.
+
+    Returns:
+        ``(records newly written, records read, failures)``; the failures are also lines
+        of the run's ``failures.jsonl``.
+
+    Raises:
+        NextEventError: as `import_v1`; stage ``lock`` when another process writes the run.
+    """
+    from nextevent.rundir import RunDir, RunLock
+    from nextevent.store import RunStore
+
+    records, failures = import_v1(file, media_root=media_root)
+    with RunLock(RunDir(run_dir), "import v1"), RunStore(run_dir) as store:
+        new = sum(store.add_record(r) for r in records)
+        for failure in failures:
+            store.add_failure(failure)
+    return new, records, failures
