@@ -327,48 +327,41 @@ def read_failures(path: str | Path, *, stage: str = "store", hint: str = STORE_H
     yield from read_jsonl(path, Failure, what="a failure", stage=stage, hint=hint, name=name)
 
 
+def _read_state(run_dir: str | Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on a run's ``state.sqlite`` opened read-only (nothing is created
+    or changed; a build may be running); none when the file is absent or unreadable."""
+    path = RunDir(Path(run_dir)).state
+    if not path.is_file():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.DatabaseError:
+        return []  # an older or foreign state file: what is read from it is optional
+    finally:
+        db.close()
+
+
 def read_state_counts(run_dir: str | Path) -> dict[tuple[str, str], int]:
-    """Work items per ``(status, stage)`` in a run's ``state.sqlite``, opened read-only
-    (nothing is created or changed; a build may be running). ``stage`` is ``""`` where
-    none was stored.
+    """Work items per ``(status, stage)`` in a run's ``state.sqlite``, opened read-only.
+    ``stage`` is ``""`` where none was stored.
 
     Returns:
         ``{("done", "record"): 3, ("failed", "cut"): 1, ...}``; empty when the run has no
         state file or the file is not a state database this version reads.
     """
-    path = RunDir(Path(run_dir)).state
-    if not path.is_file():
-        return {}
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        rows = db.execute("SELECT status, COALESCE(stage, ''), COUNT(*) FROM state"
-                          " GROUP BY status, stage").fetchall()
-    except sqlite3.DatabaseError:
-        return {}  # an older or foreign state file: the counts are optional
-    finally:
-        db.close()
+    rows = _read_state(run_dir, "SELECT status, COALESCE(stage, ''), COUNT(*) FROM state"
+                                " GROUP BY status, stage")
     return {(status, stage): n for status, stage, n in rows}
 
 
 def read_statuses(run_dir: str | Path) -> dict[str, str]:
     """Status per work item (``item -> done | failed | skipped``) of a run's
     ``state.sqlite``, opened read-only; empty when absent or unreadable."""
-    path = RunDir(Path(run_dir)).state
-    if not path.is_file():
-        return {}
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        return dict(db.execute("SELECT item, status FROM state").fetchall())
-    except sqlite3.DatabaseError:
-        return {}
-    finally:
-        db.close()
+    return dict(_read_state(run_dir, "SELECT item, status FROM state"))
 
 
 def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
