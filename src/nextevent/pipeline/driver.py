@@ -188,6 +188,8 @@ class _Driver:
                 hint="rerun; if it repeats, run with --workers 1"))
             state.stopped = "failed"
             state.mark(names[0], "failed")
+            for name in names[1:]:
+                state.mark(name, "skipped")
             return state
 
     async def _model(self, step: Step, state: VideoState) -> None:
