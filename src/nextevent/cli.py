@@ -317,15 +317,19 @@ def import_v1_cmd(
     the entry and the field) and the other entries are imported.
     """
     from nextevent.rundir import RunDir
-    from nextevent.sources.v1 import import_v1_into
+    from nextevent.sources.v1 import import_v1, store_import
 
     if media_root is not None and not media_root.is_dir():
         _fail(NextEventError("import", f"--media-root {media_root} is not a folder",
                              "pass the V1-33K release folder (the one holding "
                              "first_part_video/ and video_dataset/), or leave it out"))
+    try:
+        records, failures = import_v1(file, media_root=media_root)
+    except NextEventError as err:
+        _fail(err)
     output_dir(out)
     try:
-        new, records, failures = import_v1_into(out, file, media_root=media_root)
+        new = store_import(out, records, failures)
     except NextEventError as err:
         _fail(err)
     for failure in failures[:MAX_REASONS]:

@@ -432,26 +432,25 @@ def _one_line(err: Exception) -> str:
     return str(err)
 
 
-def import_v1_into(run_dir: Path, file: Path, *, media_root: Path | None = None
-                   ) -> tuple[int, list[NEPRecord], list[Failure]]:
-    """``nextevent import v1``: `import_v1` of ``file``, stored in the run ``run_dir``.
+def store_import(run_dir: Path, records: list[NEPRecord], failures: list[Failure]) -> int:
+    """Store what `import_v1` read in the run ``run_dir`` (``nextevent import v1``).
 
     Holds the run's `nextevent.rundir.RunLock` while writing, so it never mixes with a
-    build writing the same run; records already there are not written twice.
+    build writing the same run; records already there are not written twice, and the
+    failures become lines of the run's ``failures.jsonl``.
 
     Returns:
-        ``(records newly written, records read, failures)``; the failures are also lines
-        of the run's ``failures.jsonl``.
+        The number of records newly written.
 
     Raises:
-        NextEventError: as `import_v1`; stage ``lock`` when another process writes the run.
+        NextEventError: stage ``lock`` when another process writes the run; stage
+            ``store`` when the run directory cannot be written.
     """
     from nextevent.rundir import RunDir, RunLock
     from nextevent.store import RunStore
 
-    records, failures = import_v1(file, media_root=media_root)
     with RunLock(RunDir(run_dir), "import v1"), RunStore(run_dir) as store:
         new = sum(store.add_record(r) for r in records)
         for failure in failures:
             store.add_failure(failure)
-    return new, records, failures
+    return new
