@@ -20,7 +20,6 @@ import asyncio
 import dataclasses
 import json
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -37,7 +36,7 @@ from nextevent.pipeline.config import RAW_REQUIRED, ROLE_OF, STAGES, BuildConfig
 from nextevent.pipeline.engines import Engine, make_engine
 from nextevent.pipeline.model_steps import MODEL_STEPS, PER_RECORD, RAW_SOURCE
 from nextevent.pipeline.prompts import Prompts
-from nextevent.pipeline.state import BuildSummary, VideoState
+from nextevent.pipeline.state import BuildSummary, VideoState, short_trace
 from nextevent.pipeline.steps import Step, StepList, step_list, step_names
 from nextevent.pipeline.writer import StoreWriter
 from nextevent.records import Failure, NextEventError, VideoAnnotation
@@ -183,10 +182,8 @@ class _Driver:
         try:
             return await self.engine.media(names, state, self.config)
         except Exception as err:  # the engine itself broke (a worker was killed)
-            state.failures.append(Failure(
-                input=state.video_id, stage="media", error=f"{type(err).__name__}: {err}",
-                hint="rerun; if it repeats, run with --workers 1"))
-            state.stopped = "failed"
+            state.fail_step("media", f"{type(err).__name__}: {err}",
+                            "rerun; if it repeats, run with --workers 1")
             state.mark(names[0], "failed")
             for name in names[1:]:
                 state.mark(name, "skipped")
@@ -200,12 +197,9 @@ class _Driver:
         except NextEventError as err:
             state.fail(err)
         except Exception as err:  # a library bug must not stop the run
-            tb = traceback.format_exception_only(type(err), err)[-1].strip()
-            state.failures.append(Failure(
-                input=state.video_id, stage=step.name,
-                error=f"unexpected error on {state.path.name}: {tb}",
-                hint="rerun with --workers 1 and report it with the file"))
-            state.stopped = "failed"
+            state.fail_step(step.name,
+                            f"unexpected error on {state.path.name}: {short_trace(err)}",
+                            "rerun with --workers 1 and report it with the file")
         state.stage_s[step.name] += time.perf_counter() - started
         if step.name not in state.outcomes and step.name not in PER_RECORD:
             state.mark(step.name, "failed" if state.stopped == "failed" else "ok")
@@ -263,8 +257,7 @@ def _states(driver: _Driver, videos_dir: Path,
     statuses: dict[str, str | None] = {}
 
     def read(ids: list[str]) -> None:
-        for record in store.records():
-            done_ids.setdefault(record.video_id, set()).add(record.id)
+        done_ids.update(store.record_ids_by_video())
         statuses.update({vid: store.status(vid) for vid in ids})
 
     states: list[VideoState] = []

@@ -19,13 +19,12 @@ cut    past / future clips per plan not yet written, and the records
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from nextevent.pipeline.config import BuildConfig
 from nextevent.pipeline.planner import plan_splits, split_captions
-from nextevent.pipeline.state import VideoState
+from nextevent.pipeline.state import VideoState, short_trace
 from nextevent.records import Event, Failure, NEPRecord, NextEventError, Segment
 from nextevent.rundir import RunDir
 
@@ -197,20 +196,13 @@ def run_media_steps(names: tuple[str, ...], state: VideoState,
             state.fail(err)
         except OSError as err:  # the machine, not the video: disk full, read-only, gone
             where = f" {err.filename}" if err.filename else ""
-            state.failures.append(Failure(
-                input=state.video_id, stage=name,
-                error=f"cannot write or read{where}: {err.strerror or err}",
-                hint="free disk space or fix the folder's permissions, then rerun: "
-                "finished videos are kept"))
-            state.stopped = "failed"
+            state.fail_step(name, f"cannot write or read{where}: {err.strerror or err}",
+                            "free disk space or fix the folder's permissions, then rerun: "
+                            "finished videos are kept")
         except Exception as err:  # keep the run going; keep the trace short
-            tb = traceback.format_exception_only(type(err), err)[-1].strip()
-            state.failures.append(Failure(
-                input=state.video_id, stage=name,
-                error=f"unexpected error on {state.path.name}: {tb}",
-                hint="rerun with --workers 1 to see the traceback, and report it with the "
-                "file"))
-            state.stopped = "failed"
+            state.fail_step(name, f"unexpected error on {state.path.name}: {short_trace(err)}",
+                            "rerun with --workers 1 to see the traceback, and report it with "
+                            "the file")
         state.stage_s[name] += time.perf_counter() - started
         state.mark(name, "failed" if state.stopped else "ok")
         if state.stopped:

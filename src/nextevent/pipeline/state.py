@@ -8,6 +8,7 @@ the run directory, from what a state holds when its video is finished.
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,17 @@ class VideoState:
         """Stop the walk with ``err`` as the video's failure (``item``: the input named)."""
         self.failures.append(err.to_failure(item or self.video_id))
         self.stopped = "failed"
+
+    def fail_step(self, step: str, error: str, hint: str) -> None:
+        """Stop the walk at ``step`` with a failure of the video that is not a
+        `NextEventError` (a fault of the machine or a library bug)."""
+        self.failures.append(Failure(input=self.video_id, stage=step, error=error, hint=hint))
+        self.stopped = "failed"
+
+
+def short_trace(err: BaseException) -> str:
+    """The last line of ``err``'s traceback (``Type: message``), for a failure line."""
+    return traceback.format_exception_only(type(err), err)[-1].strip()
 
 
 @dataclass
