@@ -129,18 +129,19 @@ class RunStore:
                            "finished state are built again on this run")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _recover_records(self) -> set[str]:
-        """Ids of the whole, valid lines of ``records.jsonl``; a torn last line is cut,
+    def _recover_records(self) -> dict[str, str]:
+        """Record id -> video id of the whole, valid lines of ``records.jsonl``; a torn
+        last line is cut,
         and any other line that is not a `NEPRecord` is moved to the quarantine file
         (``records.quarantine.jsonl``, with its line number) so the rest reads back."""
         path = self.records_path
         if not path.exists():
-            return set()
+            return {}
         if cut_torn_tail(path):
             self._note("torn", f"{path.name} ended in a partial line (a writer was killed "
                        "mid-write); the line was cut", "nothing to do: its video is built "
                        "again on this run")
-        ids: set[str] = set()
+        ids: dict[str, str] = {}
         bad: list[tuple[int, bytes, str]] = []
         for number, raw in iter_lines(path):
             try:
@@ -149,7 +150,7 @@ class RunStore:
             except JSONLError as err:
                 bad.append((number, raw, str(err)))
                 continue
-            ids.add(record.id)
+            ids[record.id] = record.video_id
         if bad:
             self._quarantine(bad)
         return ids
@@ -212,6 +213,13 @@ class RunStore:
         """True when a record with this id is already in ``records.jsonl``."""
         return record_id in self._record_ids
 
+    def record_ids_by_video(self) -> dict[str, set[str]]:
+        """Ids of the stored records per video id (read once when the store opened)."""
+        by_video: dict[str, set[str]] = {}
+        for rid, video_id in self._record_ids.items():
+            by_video.setdefault(video_id, set()).add(rid)
+        return by_video
+
     def status(self, item: str) -> str | None:
         """The stored status of a work item, or None if it was never finished."""
         row = self._db.execute("SELECT status FROM state WHERE item = ?", (item,)).fetchone()
@@ -236,7 +244,7 @@ class RunStore:
         if record.id in self._record_ids:
             return False
         self._append(self._records, record)
-        self._record_ids.add(record.id)
+        self._record_ids[record.id] = record.video_id
         self.set_status(record.id, "done", "record")
         return True
 
