@@ -94,3 +94,28 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def mixed_roles_yaml(path: Path, scripted_url: str, llama_url: str) -> Path:
+    """Write an LLM config with the vision roles (captioner, grounder) on the scripted
+    server and the text roles (planner, reasoner, rewriter, critic) on SmolLM2."""
+    path.write_text(
+        "defaults: {temperature: 0, seed: 0, max_retries: 1}\n"
+        "roles:\n"
+        f"  captioner: {{base_url: '{scripted_url}', model: scripted-captioner,\n"
+        "              video: {fps: 1, max_frames: 8, max_pixels: 50000}}\n"
+        f"  grounder: {{base_url: '{scripted_url}', model: scripted-grounder}}\n"
+        + "".join(f"  {role}: {{base_url: '{llama_url}', model: smollm2,"
+                  " max_tokens: 256, timeout_s: 300, concurrency: 1}\n"
+                  for role in ("planner", "reasoner", "rewriter", "critic")))
+    return path
+
+
+def vision_only(request: dict) -> object:
+    """Scripted answers for the vision roles only (a request with images)."""
+    from scripted_server import image_urls
+    from scripted_v1 import v1_answer
+
+    if not image_urls(request):
+        raise ValueError("the scripted server only plays the vision roles here")
+    return v1_answer(request)

@@ -7,21 +7,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
-from llama_server import llama_server  # noqa: F401  (the fixture)
-from scripted_server import ScriptedServer, image_urls
-from scripted_v1 import v1_answer
+from llama_server import (
+    llama_server,  # noqa: F401  (the fixture)
+    mixed_roles_yaml,
+    vision_only,
+)
+from scripted_server import ScriptedServer
 from typer.testing import CliRunner
 
 from nextevent.cli import app
 from nextevent.store import read_records
-
-
-def vision_only(request: dict[str, Any]) -> Any:
-    if not image_urls(request):
-        raise ValueError("the scripted server only plays the vision roles here")
-    return v1_answer(request)
 
 
 def test_build_raw_videos_with_smollm2_text_roles(llama_server: str, bikes: Path,  # noqa: F811
@@ -32,16 +28,7 @@ def test_build_raw_videos_with_smollm2_text_roles(llama_server: str, bikes: Path
         shutil.copy(src, videos / src.name)
     run = tmp_path / "run"
     with ScriptedServer(vision_only) as server:
-        config = tmp_path / "llm.yaml"
-        config.write_text(
-            "defaults: {temperature: 0, seed: 0, max_retries: 1}\n"
-            "roles:\n"
-            f"  captioner: {{base_url: '{server.url}', model: scripted-captioner,\n"
-            "              video: {fps: 1, max_frames: 8, max_pixels: 50000}}\n"
-            f"  grounder: {{base_url: '{server.url}', model: scripted-grounder}}\n"
-            + "".join(f"  {role}: {{base_url: '{llama_server}', model: smollm2,"
-                      " max_tokens: 256, timeout_s: 300, concurrency: 1}\n"
-                      for role in ("planner", "reasoner", "rewriter", "critic")))
+        config = mixed_roles_yaml(tmp_path / "llm.yaml", server.url, llama_server)
         args = ["build", "--videos", str(videos), "--out", str(run), "--llm-config",
                 str(config), "--workers", "1", "--no-progress", "--min-past", "0.5",
                 "--min-future", "0.5"]

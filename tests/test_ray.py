@@ -171,29 +171,15 @@ def test_raw_videos_on_ray_match_local_with_smollm2_text_roles(
     run (separate run directories and caches); a Ray rerun sends no answered call."""
     import shutil
 
-    from scripted_server import ScriptedServer, image_urls
-    from scripted_v1 import v1_answer
-
-    def vision_only(request: dict) -> object:
-        if not image_urls(request):
-            raise ValueError("the scripted server only plays the vision roles here")
-        return v1_answer(request)
+    from llama_server import mixed_roles_yaml, vision_only
+    from scripted_server import ScriptedServer
 
     videos = tmp_path / "videos"
     videos.mkdir()
     for src in (bikes, bunny):
         shutil.copy(src, videos / src.name)
     with ScriptedServer(vision_only) as server:
-        cfg = tmp_path / "llm.yaml"
-        cfg.write_text(
-            "defaults: {temperature: 0, seed: 0, max_retries: 1}\n"
-            "roles:\n"
-            f"  captioner: {{base_url: '{server.url}', model: scripted-captioner,\n"
-            "              video: {fps: 1, max_frames: 8, max_pixels: 50000}}\n"
-            f"  grounder: {{base_url: '{server.url}', model: scripted-grounder}}\n"
-            + "".join(f"  {role}: {{base_url: '{llama_server}', model: smollm2,"
-                      " max_tokens: 256, timeout_s: 300, concurrency: 1}\n"
-                      for role in ("planner", "reasoner", "rewriter", "critic")))
+        cfg = mixed_roles_yaml(tmp_path / "llm.yaml", server.url, llama_server)
         args = ["build", "--videos", str(videos), "--llm-config", str(cfg),
                 "--min-past", "0.5", "--min-future", "0.5"]
         _build(args, tmp_path / "local", "local")
