@@ -156,7 +156,7 @@ def test_times_count_from_the_first_frame(generated: dict[str, Path], bikes: Pat
     assert v.keyframes_s == pytest.approx(mp4.keyframes_s)
     assert frame_times(ts) == pytest.approx(frame_times(bikes))
     assert detect_shots(ts) == pytest.approx(detect_shots(bikes))
-    past, future = cut(v, 5.3, tmp_path / "ts", "accurate")
+    past, future, *_ = cut(v, 5.3, tmp_path / "ts", "accurate")
     assert_no_leak(ts, 5.3, past, future)
 
 
@@ -233,7 +233,7 @@ def test_accurate_cut_is_frame_exact(request: pytest.FixtureRequest, tmp_path: P
                                      sample: str, split_s: float) -> None:
     source: Path = request.getfixturevalue(sample)
     video = probe(source)
-    past, future = cut(video, split_s, tmp_path / "clip", "accurate")
+    past, future, *_ = cut(video, split_s, tmp_path / "clip", "accurate")
     assert sorted(p.name for p in (tmp_path / "clip").iterdir()) == ["future.mp4", "past.mp4"]
     assert (past.start_s, past.end_s, future.start_s, future.end_s) == (
         0.0, split_s, split_s, video.duration_s)
@@ -259,17 +259,17 @@ def test_accurate_cut_is_frame_exact(request: pytest.FixtureRequest, tmp_path: P
 
 def test_accurate_cut_odd_size_vfr_rotation(generated: dict[str, Path], tmp_path: Path) -> None:
     odd = probe(generated["odd"])
-    past, future = cut(odd, 0.3, tmp_path / "odd", "accurate")
+    past, future, *_ = cut(odd, 0.3, tmp_path / "odd", "accurate")
     assert_no_leak(generated["odd"], 0.3, past, future)
     out = probe(Path(past.path))
     assert (out.width, out.height) == (odd.width - 1, odd.height - 1)  # 65x49 -> 64x48
 
     vfr = probe(generated["vfr"])
-    past, future = cut(vfr, 0.25, tmp_path / "vfr", "accurate")
+    past, future, *_ = cut(vfr, 0.25, tmp_path / "vfr", "accurate")
     assert_no_leak(generated["vfr"], 0.25, past, future)  # irregular times kept exactly
 
     rot = probe(generated["rotated_90"])
-    past, future = cut(rot, 0.5, tmp_path / "rot", "accurate")
+    past, future, *_ = cut(rot, 0.5, tmp_path / "rot", "accurate")
     assert probe(Path(past.path)).rotation_deg == probe(Path(future.path)).rotation_deg == 90
 
 
@@ -299,7 +299,7 @@ def test_cut_names_the_file_when_the_source_went_bad(bikes: Path, tmp_path: Path
 
 def test_cut_non_ascii_paths(generated: dict[str, Path], tmp_path: Path) -> None:
     video = probe(generated["non_ascii"])
-    past, future = cut(video, 5.0, tmp_path / "клип", "accurate")
+    past, future, *_ = cut(video, 5.0, tmp_path / "клип", "accurate")
     assert_no_leak(generated["non_ascii"], 5.0, past, future)
 
 
@@ -315,7 +315,7 @@ def test_fast_cut_at_mid_keyframe(generated: dict[str, Path], tmp_path: Path) ->
     assert inside, "the generated video must have keyframes inside"
     split_s = 4.3
     nearest = min(inside, key=lambda k: abs(k - split_s))
-    past, future = cut(video, split_s, tmp_path / "fast", "fast")
+    past, future, *_ = cut(video, split_s, tmp_path / "fast", "fast")
     assert past.end_s == future.start_s == pytest.approx(nearest)
     assert_no_leak(source, past.end_s, past, future)
     n = past.frame_count
@@ -327,7 +327,7 @@ def test_fast_cut_at_mid_keyframe(generated: dict[str, Path], tmp_path: Path) ->
 
 def test_fast_cut_on_source_keyframes(bikes: Path, tmp_path: Path) -> None:
     video = probe(bikes)
-    past, future = cut(video, 5.3, tmp_path / "fast", "fast")
+    past, future, *_ = cut(video, 5.3, tmp_path / "fast", "fast")
     assert past.end_s in video.keyframes_s
     assert past.end_s == min(video.keyframes_s[1:], key=lambda k: abs(k - 5.3))
     assert_no_leak(bikes, past.end_s, past, future)

@@ -68,8 +68,10 @@ def build(
     format: Annotated[str, typer.Option(
         "--format", help=f"Annotation format: {FORMATS_HELP}.")] = "jsonl",
     cut: Annotated[str, typer.Option(
-        help="accurate: re-encode, frame-exact split; fast: stream copy from the nearest "
-        "keyframe (the actual cut time is recorded).")] = "accurate",
+        help="smart: frame-exact split, re-encoding only the partial GOPs next to it "
+        "(other files fall back to accurate, noted in the record); accurate: re-encode "
+        "both clips, frame-exact; fast: stream copy from the nearest keyframe (the actual "
+        "cut time is recorded).")] = "smart",
     splits_per_video: Annotated[int, typer.Option(
         min=1, help="Most split points (records) per video.")] = 1,
     min_past: Annotated[float, typer.Option(
@@ -127,8 +129,8 @@ def build(
     from nextevent.rundir import RunDir
     from nextevent.sources import load_annotations
 
-    if cut not in ("accurate", "fast"):
-        raise typer.BadParameter("--cut must be accurate or fast")
+    if cut not in ("smart", "accurate", "fast"):
+        raise typer.BadParameter("--cut must be smart, accurate or fast")
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
     if not videos.is_dir():

@@ -20,8 +20,9 @@ SnapKind = Literal["shot_boundary", "keyframe", "event_boundary"]
 """What a split point was moved onto: a detected shot boundary, a keyframe (fast cut
 mode), or the unsnapped boundary between two annotated events."""
 
-CutMode = Literal["accurate", "fast"]
-"""`accurate` re-encodes and is frame-exact; `fast` copies the stream from keyframes."""
+CutMode = Literal["smart", "accurate", "fast"]
+"""`smart` and `accurate` are frame-exact (`smart` re-encodes only the partial GOPs next
+to the split, `accurate` both whole clips); `fast` copies the stream from keyframes."""
 
 QuestionType = Literal["hop1", "hop2", "hop3", "hop5", "interp"]
 """FutureBench question types (V1 paper, FutureBench): extrapolation by hop count, or
@@ -154,6 +155,10 @@ class Segment(_Model):
             cut mode these are the actual keyframe-aligned times.
         duration_s: duration of the written clip in seconds.
         frame_count: frames in the written clip.
+        reencoded_frames: frames of the clip encoded by libx264 (all of them for
+            ``accurate``, none for ``fast``, the partial GOP at the split for ``smart``);
+            the others are the source's packets, copied. None in records made before it
+            was recorded.
     """
 
     path: str
@@ -161,6 +166,7 @@ class Segment(_Model):
     end_s: float = Field(ge=0)
     duration_s: float = Field(ge=0)
     frame_count: int = Field(ge=0)
+    reencoded_frames: int | None = Field(default=None, ge=0)
 
 
 class Reasoning(_Model):
@@ -200,7 +206,10 @@ class NEPRecord(_Model):
         events: all events of the video, sorted; ``events[: split.last_past_event + 1]``
             are the past events.
         split: the split plan.
-        cut_mode: how the clips were cut; None when no media was cut.
+        cut_mode: how the clips were cut (the mode used: ``accurate`` when a requested
+            smart cut fell back); None when no media was cut.
+        cut_note: why the cut differs from the requested mode (e.g. an HEVC file that
+            fell back from ``smart`` to ``accurate``), else None.
         past, future: the cut clips; None for text-only records.
         caption: full-video caption if known (V1 ``caption``).
         caption_part1: text of the past events, in order (V1 ``split_caption``).
@@ -218,6 +227,7 @@ class NEPRecord(_Model):
     events: list[Event] = Field(min_length=2)
     split: SplitPlan
     cut_mode: CutMode | None = None
+    cut_note: str | None = None
     past: Segment | None = None
     future: Segment | None = None
     caption: str | None = None

@@ -4,7 +4,7 @@ Public API::
 
     probe(path) -> Video
     detect_shots(path, *, downscale_width=256, threshold=27.0, min_shot_s=0.6) -> list[float]
-    cut(video, split_s, out_dir, mode) -> tuple[Segment, Segment]
+    cut(video, split_s, out_dir, mode) -> Clips(past, future, mode, note)
     frame_times(path) -> list[float]
     sample_frames(path, *, fps, max_frames, max_pixels) -> list[tuple[float, ndarray]]
 

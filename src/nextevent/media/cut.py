@@ -1,7 +1,11 @@
 """Cut a video at a split point into ``past.mp4`` and ``future.mp4`` (PyAV).
 
-Two modes (`nextevent.records.CutMode`):
+Three modes (`nextevent.records.CutMode`):
 
+* ``smart`` (default): frame-exact like ``accurate``, but only the partial GOPs next to
+  the split are re-encoded and every other packet is copied (`nextevent.media.smart_cut`).
+  Files it cannot splice (any codec but H.264, Annex B tracks, 10-bit, odd sizes, pre-roll)
+  get the accurate cut, and `Clips.note` says why.
 * ``accurate``: one decode pass; every frame whose time is ``< split_s`` goes to the past
   encoder, every other frame to the future encoder (libx264, yuv420p, `X264_OPTIONS`).
   Frame-exact: no future frame can reach the past segment. Frame rate, timestamps
@@ -32,6 +36,7 @@ import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import av.error
@@ -40,6 +45,7 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
 from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base, to_seconds
+from nextevent.media.smart_cut import SmartCutUnsupported, smart_cut
 from nextevent.records import CutMode, NextEventError, Segment, Video
 
 STAGE = "cut"
@@ -51,9 +57,25 @@ about 1.4-2 (0-255) against the source frame."""
 MUXER_OPTIONS = {"movflags": "+faststart"}
 """MP4 index first, so clips stream and open fast from object storage."""
 PAST_NAME, FUTURE_NAME = "past.mp4", "future.mp4"
+MODES = ("smart", "accurate", "fast")
 
 
-def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> tuple[Segment, Segment]:
+class Clips(NamedTuple):
+    """What `cut` wrote.
+
+    Attributes:
+        past, future: the two clips (`Segment`).
+        mode: the mode actually used (``accurate`` when a smart cut fell back).
+        note: why the smart cut fell back, else None.
+    """
+
+    past: Segment
+    future: Segment
+    mode: CutMode
+    note: str | None = None
+
+
+def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> Clips:
     """Cut ``video`` at ``split_s`` into ``out_dir/past.mp4`` and ``out_dir/future.mp4``.
 
     Args:
@@ -62,14 +84,16 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> tuple[Seg
             ``0 < split_s < video.duration_s``. The past segment holds the frames before
             it, the future segment the frames at or after it.
         out_dir: folder for the two clips (created if missing; existing clips replaced).
-        mode: ``accurate`` (re-encode, frame-exact) or ``fast`` (stream copy, cut at the
+        mode: ``smart`` (frame-exact, re-encodes only next to the split), ``accurate``
+            (re-encodes both clips, frame-exact) or ``fast`` (stream copy, cut at the
             keyframe nearest ``split_s``).
 
     Returns:
-        ``(past, future)`` segments: ``path`` is the absolute clip path; ``start_s`` /
-        ``end_s`` the span of the source in seconds (for ``fast`` the keyframe time
-        replaces ``split_s``); ``duration_s`` (seconds) and ``frame_count`` (frames) are
-        measured from the written files.
+        `Clips`: ``past`` / ``future`` segments (``path`` is the absolute clip path;
+        ``start_s`` / ``end_s`` the span of the source in seconds, for ``fast`` the
+        keyframe time replaces ``split_s``; ``duration_s`` (seconds), ``frame_count`` and
+        ``reencoded_frames`` (frames) are measured from the written files), the mode used
+        and the fallback note.
 
     Raises:
         NextEventError: stage ``cut``, naming the file, when ``split_s`` is outside the
@@ -84,18 +108,26 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> tuple[Seg
             f"{video.path}: split point {split_s:.3f} s is outside the video "
             f"(0 to {video.duration_s:.3f} s, both ends excluded)",
             "choose a split point strictly inside the video")
-    if mode not in ("accurate", "fast"):
-        raise ValueError(f"unknown cut mode {mode!r}; use 'accurate' or 'fast'")
+    if mode not in MODES:
+        raise ValueError(f"unknown cut mode {mode!r}; use one of {', '.join(MODES)}")
     key_s = _nearest_keyframe(video, split_s) if mode == "fast" else None
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp_past = out_dir / f".{PAST_NAME}.{tag}.part"
     tmp_future = out_dir / f".{FUTURE_NAME}.{tag}.part"
+    used, note, reencoded = mode, None, (0, 0)
     try:
-        if key_s is None:
+        if mode == "smart":
+            try:
+                smart = smart_cut(video, split_s, tmp_past, tmp_future)
+                cut_s, reencoded = smart.cut_s, (smart.past_reencoded, smart.future_reencoded)
+            except SmartCutUnsupported as why:
+                used, note = "accurate", f"smart cut fell back to accurate: {why}"
+        if used == "accurate":
             cut_s = _cut_accurate(video, split_s, tmp_past, tmp_future)
-        else:
+        elif used == "fast":
+            assert key_s is not None
             cut_s = _cut_fast(video, key_s, tmp_past, tmp_future)
         past_dur, past_n = _measure(tmp_past)
         future_dur, future_n = _measure(tmp_future)
@@ -105,11 +137,14 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> tuple[Seg
     finally:
         for tmp in (tmp_past, tmp_future):
             tmp.unlink(missing_ok=True)
-    past = Segment(path=str(past_path), start_s=0.0, end_s=cut_s,
-                   duration_s=past_dur, frame_count=past_n)
+    if used == "accurate":
+        reencoded = (past_n, future_n)
+    past = Segment(path=str(past_path), start_s=0.0, end_s=cut_s, duration_s=past_dur,
+                   frame_count=past_n, reencoded_frames=reencoded[0])
     future = Segment(path=str(future_path), start_s=cut_s, end_s=video.duration_s,
-                     duration_s=future_dur, frame_count=future_n)
-    return past, future
+                     duration_s=future_dur, frame_count=future_n,
+                     reencoded_frames=reencoded[1])
+    return Clips(past, future, used, note)
 
 
 def _open_output(path: Path) -> OutputContainer:

@@ -43,8 +43,9 @@ class BuildConfig:
 
     Attributes:
         run_dir: the run directory; clips go under its ``clips/`` and nowhere else.
-        cut_mode: ``accurate`` (re-encode, frame-exact) or ``fast`` (stream copy at
-            keyframes).
+        cut_mode: ``smart`` (frame-exact, re-encodes only next to the split),
+            ``accurate`` (re-encodes both clips, frame-exact) or ``fast`` (stream copy at
+            keyframes); see `nextevent.media.cut`.
         planner: split constraints (all of them for annotated videos; ``snap_tolerance_s``,
             ``min_past_s``, ``min_future_s`` for grounded splits of raw videos).
         detect_shots: run shot detection to snap splits onto shot boundaries.
@@ -61,7 +62,7 @@ class BuildConfig:
     """
 
     run_dir: Path
-    cut_mode: CutMode = "accurate"
+    cut_mode: CutMode = "smart"
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     detect_shots: bool = True
     shot_threshold: float | None = None

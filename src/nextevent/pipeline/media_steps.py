@@ -25,7 +25,7 @@ from pathlib import Path
 from nextevent.pipeline.config import BuildConfig
 from nextevent.pipeline.planner import plan_splits, split_captions
 from nextevent.pipeline.state import VideoState, short_trace
-from nextevent.records import Event, Failure, NEPRecord, NextEventError, Segment
+from nextevent.records import CutMode, Event, Failure, NEPRecord, NextEventError, Segment
 from nextevent.rundir import RunDir
 
 DURATION_SLACK_S = 0.5
@@ -153,10 +153,12 @@ def cut_step(state: VideoState, config: BuildConfig) -> None:
             continue
         past: Segment | None = None
         future: Segment | None = None
+        mode: CutMode | None = None
+        note: str | None = None
         if cutting:
             try:
-                past, future = cut(state.video, plan.split_s, run.clip_dir(rid),
-                                   config.cut_mode)
+                past, future, mode, note = cut(state.video, plan.split_s,
+                                               run.clip_dir(rid), config.cut_mode)
             except NextEventError as err:
                 state.failures.append(err.to_failure(rid, key=f"cut:{rid}"))
                 continue
@@ -165,8 +167,8 @@ def cut_step(state: VideoState, config: BuildConfig) -> None:
         part1, part2 = state.parts or split_captions(state.events, plan.last_past_event)
         state.records.append(NEPRecord(
             id=rid, source=state.source, video_id=state.video_id, video=state.video,
-            events=state.events, split=plan, cut_mode=config.cut_mode if cutting else None,
-            past=past, future=future, caption=state.caption, caption_part1=part1,
+            events=state.events, split=plan, cut_mode=mode, cut_note=note, past=past,
+            future=future, caption=state.caption, caption_part1=part1,
             caption_part2=part2, extra=dict(state.extra)))
 
 

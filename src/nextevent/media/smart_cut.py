@@ -1,0 +1,357 @@
+"""Smart cut: frame-exact clips that re-encode only the partial GOPs next to the split.
+
+The past clip is the source's packets up to the last *clean* keyframe ``K0 <= split``
+(stream copy), then libx264 pictures for the frames in ``[K0, split)``; the future clip
+is libx264 pictures for the frames in ``[split, K1)``, then the source's packets from the
+first clean keyframe ``K1 >= split`` on (stream copy). One decode of ``[K0, K1)`` (about
+one GOP) feeds both encoders. A split that falls on a clean keyframe re-encodes nothing.
+
+A keyframe is *clean* when it is an IDR picture, no earlier packet in decode order is
+shown after it and no later packet is shown before it (no open-GOP leading pictures):
+copying from it needs nothing before it, and copying up to it leaves nothing behind.
+Open GOPs (non-IDR I pictures) are therefore never copy points; the re-encoded span just
+grows to the next clean keyframe, so the result stays exact at a higher cost.
+
+The spliced pictures carry their own SPS/PPS under ids the source does not use, added to
+the track's ``avcC`` (`nextevent.media.h264`); they are encoded without B-frames at the
+source profile, and their decode times are set ``pts - D`` with ``D`` the source's
+pts-dts offset at the neighbouring copied keyframe, so decode times stay increasing
+across the seam. Frame times are the source's (VFR stays VFR); the rotation and sample
+aspect ratio come with the copied stream parameters.
+
+What cannot be smart-cut raises `SmartCutUnsupported` (the caller falls back to the
+accurate cut and records why): any codec but H.264 (HEVC included: libx265 cannot choose
+its parameter-set ids), a track without ``avcC`` (Annex B, e.g. MPEG-TS), pixel formats
+other than 8-bit 4:2:0, odd frame sizes, packets without timestamps or shown before the
+stream's start (edit-list pre-roll).
+
+Source: the smart-cut technique of avcut / LosslessCut / smartcut (re-encode only the
+GOPs at the cut); H.264 parameter-set rules from ITU-T H.264 Sec. 7.4.1.2.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from av.codec.context import CodecContext
+from av.container import OutputContainer
+from av.packet import Packet
+from av.video.frame import PictureType, VideoFrame
+from av.video.stream import VideoStream
+
+from nextevent.media import h264
+from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base
+from nextevent.records import NextEventError, Video
+
+STAGE = "cut"
+SMART_X264_OPTIONS = {"preset": "veryfast", "crf": "16"}
+"""libx264 settings of the spliced partial GOPs: at most about one GOP per clip is
+re-encoded, so it pays to keep it close to the source (PSNR against the source frames is
+measured by `benchmarks/bench_cut.py` and checked >= 40 dB in tests)."""
+PROFILES = {66: "baseline", 77: "main", 100: "high"}
+"""Source profile_idc -> the libx264 profile that encodes the spliced pictures."""
+PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
+
+
+class SmartCutUnsupported(Exception):
+    """The file cannot be smart-cut; the message says why (for the record's note)."""
+
+
+@dataclass
+class _Packet:
+    """What the plan needs of one source packet, in decode order."""
+
+    pts: int
+    dts: int
+    duration: int
+    key: bool
+    idr: bool
+
+
+@dataclass
+class SmartCut:
+    """Outcome of `smart_cut`.
+
+    Attributes:
+        cut_s: the split time in seconds (``split_s``; the cut is frame-exact).
+        past_reencoded, future_reencoded: frames of each clip encoded by libx264; every
+            other frame is a copied source packet.
+    """
+
+    cut_s: float
+    past_reencoded: int = 0
+    future_reencoded: int = 0
+
+
+@dataclass
+class _Side:
+    """One output clip: its container, the source-copy stream and the splice encoder."""
+
+    path: Path
+    shift: int
+    delay: int
+    durations: dict[int, int]
+    container: OutputContainer | None = None
+    stream: VideoStream | None = None
+    encoder: CodecContext | None = None
+    reencoded: int = 0
+
+    def open(self, source: VideoStream, extradata: bytes | None) -> None:
+        self.container = av.open(str(self.path), "w", format="mp4",
+                                 options={"movflags": "+faststart"})
+        self.stream = self.container.add_stream_from_template(source)
+        self.stream.time_base = source.time_base
+        if extradata is not None:
+            self.stream.codec_context.extradata = extradata
+
+    def copy(self, packet: Packet) -> None:
+        assert self.container is not None and self.stream is not None
+        assert packet.pts is not None and packet.dts is not None
+        packet.pts -= self.shift
+        packet.dts -= self.shift
+        packet.stream = self.stream
+        self.container.mux(packet)
+
+    def splice(self, packets: list[Packet], length_size: int) -> None:
+        assert self.container is not None and self.stream is not None
+        for enc_packet in packets:
+            assert enc_packet.pts is not None
+            nals = [n for n in h264.split_annexb(bytes(enc_packet))
+                    if n[0] & 0x1F not in (h264.NAL_SPS, h264.NAL_PPS)]  # sets live in avcC
+            out = Packet(b"".join(len(n).to_bytes(length_size, "big") + n for n in nals))
+            out.pts = enc_packet.pts - self.shift
+            out.dts = enc_packet.pts - self.delay - self.shift
+            out.duration = self.durations.get(enc_packet.pts, enc_packet.duration or 0)
+            out.is_keyframe = enc_packet.is_keyframe
+            out.time_base = self.stream.time_base
+            out.stream = self.stream
+            self.container.mux(out)
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+
+def smart_cut(video: Video, split_s: float, tmp_past: Path, tmp_future: Path) -> SmartCut:
+    """Write the past and future clips of ``video`` split at ``split_s`` (seconds).
+
+    Every frame of the past clip has source time ``< split_s``, every frame of the future
+    clip ``>= split_s``; the future clip's timestamps start at 0.
+
+    Returns:
+        `SmartCut` with the frames each clip re-encoded.
+
+    Raises:
+        SmartCutUnsupported: the file's codec or layout cannot be smart-cut (see the
+            module docstring); nothing useful was written.
+        NextEventError: stage ``cut``, naming the file, when one side has no frames or
+            the source fails to read.
+    """
+    container, stream = open_video(Path(video.path), STAGE)
+    try:
+        config = _check(stream)
+        tb = time_base(stream)
+        origin = origin_pts(stream)
+        packets = _scan(container, stream, origin, config.length_size)
+        split_pts = origin + _ceil_ticks(split_s, tb)  # first tick at or after split_s
+        past_n = sum(p.pts < split_pts for p in packets)
+        for side, n in (("past", past_n), ("future", len(packets) - past_n)):
+            if n == 0:
+                raise NextEventError(
+                    STAGE, f"{video.path}: a split at {split_s:.3f} s leaves the {side} "
+                    "segment without frames",
+                    "choose a split point between two frames inside the video")
+        k0, k1 = _copy_points(packets, split_pts)
+        sps_id = min(set(range(32)) - config.used_ids())
+        extradata = None
+        if k1 is None or k1 > k0:  # something is re-encoded: add x264's parameter sets
+            sps, pps = _x264_parameter_sets(stream, config, sps_id)
+            extradata = h264.merge_avcc(config, sps, pps).to_bytes()
+    finally:
+        container.close()
+    durations = {p.pts: p.duration for p in packets}
+    future_first = min(p.pts for p in packets if p.pts >= split_pts)
+    past = _Side(tmp_past, origin, _delay(packets, k0), durations)
+    future = _Side(tmp_future, future_first, _delay(packets, k1), durations)
+    container, stream = open_video(Path(video.path), STAGE)
+    try:
+        past.open(stream, extradata)
+        future.open(stream, extradata)
+        _run(container, stream, packets, k0, k1, split_pts, past, future, config, sps_id)
+    except av.error.FFmpegError as err:
+        raise NextEventError(STAGE, f"{video.path}: smart cut failed: {err}",
+                             HINT_REENCODE) from err
+    finally:
+        past.close()
+        future.close()
+        container.close()
+    return SmartCut(float(split_s), past.reencoded, future.reencoded)
+
+
+def _check(stream: VideoStream) -> h264.AvcConfig:
+    ctx = stream.codec_context
+    if ctx.name != "h264":
+        raise SmartCutUnsupported(
+            f"{ctx.name} video: the smart cut splices H.264 only (libx265 cannot choose "
+            "its parameter-set ids)")
+    try:
+        config = h264.parse_avcc(ctx.extradata)
+    except h264.BitstreamError as err:
+        raise SmartCutUnsupported(f"H.264 track: {err}") from err
+    if config.profile not in PROFILES:
+        raise SmartCutUnsupported(f"H.264 profile_idc {config.profile} (only baseline, main "
+                                  "and high 8-bit are spliced)")
+    pix = ctx.pix_fmt or ""
+    if pix not in PIX_FMTS:
+        raise SmartCutUnsupported(f"pixel format {pix or 'unknown'} (only 8-bit 4:2:0)")
+    if ctx.width % 2 or ctx.height % 2:
+        raise SmartCutUnsupported(f"odd frame size {ctx.width}x{ctx.height}")
+    try:
+        config.used_ids()
+    except h264.BitstreamError as err:
+        raise SmartCutUnsupported(f"H.264 parameter sets: {err}") from err
+    return config
+
+
+def _scan(container, stream: VideoStream, origin: int, length_size: int) -> list[_Packet]:
+    packets: list[_Packet] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None or packet.dts is None:
+                raise SmartCutUnsupported("packets without timestamps")
+            if packet.pts < origin or packet.is_discard:
+                raise SmartCutUnsupported("packets shown before the stream start (pre-roll)")
+            try:
+                idr = packet.is_keyframe and h264.NAL_IDR in h264.nal_types(bytes(packet),
+                                                                            length_size)
+            except h264.BitstreamError as err:
+                raise SmartCutUnsupported(f"packet at pts {packet.pts}: {err}") from err
+            packets.append(_Packet(packet.pts, packet.dts, packet.duration or 0,
+                                   packet.is_keyframe, idr))
+    except av.error.FFmpegError as err:
+        raise NextEventError(STAGE, f"{container.name}: reading packets failed: {err}",
+                             HINT_REENCODE) from err
+    return packets
+
+
+def _copy_points(packets: list[_Packet], split_pts: int) -> tuple[int, int | None]:
+    """Decode indexes (k0, k1): copy ``[0, k0)`` into the past and ``[k1, end)`` into the
+    future; ``k1`` is None when nothing after the split can be copied."""
+    n = len(packets)
+    prefix_max = [-(2**62)] * (n + 1)
+    for i, p in enumerate(packets):
+        prefix_max[i + 1] = max(prefix_max[i], p.pts)
+    suffix_min = [2**62] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        suffix_min[i] = min(suffix_min[i + 1], packets[i].pts)
+    clean = [p.idr and prefix_max[i] < p.pts < suffix_min[i + 1]
+             for i, p in enumerate(packets)]
+    k0 = max((i for i in range(n) if clean[i] and packets[i].pts <= split_pts), default=0)
+    k1 = next((i for i in range(k0, n) if clean[i] and packets[i].pts >= split_pts), None)
+    return k0, k1
+
+
+def _delay(packets: list[_Packet], index: int | None) -> int:
+    """The source's pts - dts (ticks) at a copied keyframe: spliced decode times use it."""
+    if index is None or index >= len(packets):
+        return 0
+    return packets[index].pts - packets[index].dts
+
+
+def _ceil_ticks(seconds: float, tb: Fraction) -> int:
+    """Smallest tick count whose time (``to_seconds``) is ``>= seconds``."""
+    ticks = int(Fraction(seconds) / tb)
+    while float(ticks * tb) < seconds:
+        ticks += 1
+    while ticks > 0 and float((ticks - 1) * tb) >= seconds:
+        ticks -= 1
+    return ticks
+
+
+def _encoder(stream: VideoStream, config: h264.AvcConfig, sps_id: int) -> CodecContext:
+    src = stream.codec_context
+    enc = CodecContext.create("libx264", "w")
+    enc.width, enc.height = src.width, src.height
+    enc.pix_fmt = "yuv420p"
+    enc.time_base = stream.time_base
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    enc.framerate = rate
+    if src.sample_aspect_ratio:
+        enc.sample_aspect_ratio = src.sample_aspect_ratio
+    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+        with contextlib.suppress(AttributeError, ValueError, TypeError):
+            setattr(enc, attr, getattr(src, attr))  # same VUI colour signalling
+    enc.flags |= av.codec.context.Flags.global_header
+    enc.options = dict(SMART_X264_OPTIONS, profile=PROFILES[config.profile],
+                       level=f"{config.level / 10:.1f}",
+                       **{"x264-params": f"sps-id={sps_id}:bframes=0:repeat-headers=0"})
+    enc.open()
+    return enc
+
+
+def _x264_parameter_sets(stream: VideoStream, config: h264.AvcConfig,
+                         sps_id: int) -> tuple[list[bytes], list[bytes]]:
+    enc = _encoder(stream, config, sps_id)
+    nals = h264.split_annexb(bytes(enc.extradata or b""))
+    sps = [n for n in nals if n[0] & 0x1F == h264.NAL_SPS]
+    pps = [n for n in nals if n[0] & 0x1F == h264.NAL_PPS]
+    if not sps or not pps:
+        raise SmartCutUnsupported("libx264 wrote no parameter sets")
+    return sps, pps
+
+
+def _run(container, stream: VideoStream, packets: list[_Packet], k0: int, k1: int | None,
+         split_pts: int, past: _Side, future: _Side, config: h264.AvcConfig,
+         sps_id: int) -> None:
+    stream.thread_type = "AUTO"
+    decoded = 0
+    expected = (k1 if k1 is not None else len(packets)) - k0
+
+    def feed(frame: VideoFrame) -> None:
+        nonlocal decoded
+        decoded += 1
+        side = past if frame.pts < split_pts else future
+        if side is future and past.encoder is not None:
+            past.splice(list(past.encoder.encode(None)), config.length_size)
+            past.encoder = None
+        if side.encoder is None:
+            side.encoder = _encoder(stream, config, sps_id)
+        frame.pict_type = PictureType.NONE
+        side.reencoded += 1
+        side.splice(list(side.encoder.encode(frame)), config.length_size)
+
+    def finish_decode() -> None:
+        for frame in stream.decode(None):
+            feed(frame)
+        for side in (past, future):
+            if side.encoder is not None:
+                side.splice(list(side.encoder.encode(None)), config.length_size)
+                side.encoder = None
+        if decoded != expected:
+            raise SmartCutUnsupported(f"the decoder gave {decoded} frames for {expected} "
+                                      "packets around the split")
+
+    index = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if index < k0:
+            past.copy(packet)
+        elif k1 is None or index < k1:
+            for frame in stream.decode(packet):
+                feed(frame)
+        else:
+            if index == k1:
+                finish_decode()
+            future.copy(packet)
+        index += 1
+    if k1 is None or k1 >= index:
+        finish_decode()
