@@ -12,6 +12,24 @@ Three modes (`nextevent.records.CutMode`):
   (so VFR stays VFR), size and sample aspect ratio are kept; an odd width or height is
   cropped by one pixel (4:2:0 H.264 needs even sizes). The display rotation is carried
   over as the same display matrix, not burnt into the pixels.
+
+Training-ready clips (``fps`` / ``max_pixels``, ``nextevent build --clip-fps`` /
+``--clip-max-pixels``): the accurate cut keeps fewer, smaller frames, at the rate and size
+a training engine samples (LLaMA-Factory's ``video_fps`` / ``video_max_pixels``):
+
+* frame rate: each clip keeps the first source frame at or after each grid time
+  ``start + k / fps`` (k = 0, 1, ...), each source frame at most once, so a source slower
+  than ``fps`` keeps every frame (never duplicated). The past's grid starts at 0 s (the
+  clip start), the future's at ``split_s``, so the future's first frame is still the first
+  source frame at or after ``split_s``. Kept frames keep their source times (shifted as
+  above), so the split rule holds and the gaps are ``1 / fps`` up to one source frame.
+  Grid times are exact fractions; the split test is the same as without these options.
+* size: `clip_size`: scaled down (never up) so that width x height <= ``max_pixels``,
+  keeping the aspect ratio within a pixel, both sides even; swscale area resampling.
+
+``smart`` cannot change either (it copies the source's packets), so a smart cut with these
+options is an accurate cut and `Clips.note` says so; ``fast`` (no decode at all) refuses
+them with ``ValueError``.
 * ``fast``: stream copy, no decode. The cut moves to the keyframe nearest ``split_s``
   (ties go to the earlier one); the past segment is every packet before that keyframe in
   decode order, the future segment every packet from it on. Packets that an open GOP
@@ -31,6 +49,7 @@ Each clip is written under a temporary name in ``out_dir`` and moved onto its fi
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -42,6 +61,7 @@ import av
 import av.error
 from av.container import OutputContainer
 from av.video.frame import PictureType, VideoFrame
+from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
 
 from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base, to_seconds
@@ -58,6 +78,8 @@ MUXER_OPTIONS = {"movflags": "+faststart"}
 """MP4 index first, so clips stream and open fast from object storage."""
 PAST_NAME, FUTURE_NAME = "past.mp4", "future.mp4"
 MODES = ("smart", "accurate", "fast")
+MIN_CLIP_PIXELS = 64 * 64
+"""Least ``max_pixels`` (pixels per frame) a resampled clip may be asked for."""
 
 
 class Clips(NamedTuple):
@@ -65,8 +87,9 @@ class Clips(NamedTuple):
 
     Attributes:
         past, future: the two clips (`Segment`).
-        mode: the mode actually used (``accurate`` when a smart cut fell back).
-        note: why the smart cut fell back, else None.
+        mode: the mode actually used (``accurate`` when a smart cut fell back or was asked
+            for a frame rate or size).
+        note: why the mode used differs from the one asked for, else None.
     """
 
     past: Segment
@@ -75,7 +98,50 @@ class Clips(NamedTuple):
     note: str | None = None
 
 
-def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> Clips:
+def check_resample(fps: float | None, max_pixels: int | None) -> None:
+    """Check the training-ready clip settings of `cut` (None: keep the source's).
+
+    Args:
+        fps: frames per second a clip keeps; must be > 0 (and finite).
+        max_pixels: most pixels (width x height) per frame; at least `MIN_CLIP_PIXELS`.
+
+    Raises:
+        ValueError: naming the bad value.
+    """
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a frame rate > 0 (frames per second), got {fps}")
+    if max_pixels is not None and max_pixels < MIN_CLIP_PIXELS:
+        raise ValueError(f"max_pixels must be at least {MIN_CLIP_PIXELS} (64 x 64 pixels per "
+                         f"frame), got {max_pixels}")
+
+
+def clip_size(width: int, height: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """The size (pixels) the accurate cut writes a ``width`` x ``height`` source at.
+
+    Both sides even (4:2:0). Without ``max_pixels``, or when the even-cropped source already
+    fits it, the source size with an odd side cropped by one pixel (never rescaled).
+    Otherwise scaled down so that ``w * h <= max_pixels``: the largest even ``w`` for which
+    ``h``, the even height nearest ``w * height / width``, fits; so the aspect ratio is kept
+    within a pixel (``|h - w * height / width| <= 1``). Never larger than the source.
+
+    Raises:
+        ValueError: when no even size of at least 2 x 2 fits ``max_pixels``.
+    """
+    even = (width & ~1, height & ~1)
+    if max_pixels is None or even[0] * even[1] <= max_pixels:
+        return even
+    w = min(even[0], int(width * math.sqrt(max_pixels / (width * height)))) & ~1
+    while w >= 2:
+        h = min(even[1], 2 * round(w * height / width / 2))
+        if h >= 2 and w * h <= max_pixels:
+            return w, h
+        w -= 2
+    raise ValueError(f"no even frame size of a {width}x{height} video fits in {max_pixels} "
+                     "pixels")
+
+
+def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode, *,
+        fps: float | None = None, max_pixels: int | None = None) -> Clips:
     """Cut ``video`` at ``split_s`` into ``out_dir/past.mp4`` and ``out_dir/future.mp4``.
 
     Args:
@@ -87,15 +153,22 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> Clips:
         mode: ``smart`` (frame-exact, re-encodes only next to the split), ``accurate``
             (re-encodes both clips, frame-exact) or ``fast`` (stream copy, cut at the
             keyframe nearest ``split_s``).
+        fps: training-ready clips: frames per second each clip keeps (the first source
+            frame at or after each grid time, see the module doc); None keeps every frame.
+        max_pixels: training-ready clips: most pixels (width x height) per frame
+            (`clip_size`); None keeps the source size. With either, ``smart`` becomes an
+            accurate cut (noted in `Clips.note`).
 
     Returns:
         `Clips`: ``past`` / ``future`` segments (``path`` is the absolute clip path;
         ``start_s`` / ``end_s`` the span of the source in seconds, for ``fast`` the
         keyframe time replaces ``split_s``; ``duration_s`` (seconds), ``frame_count`` and
         ``reencoded_frames`` (frames) are measured from the written files), the mode used
-        and the fallback note.
+        and the note on why the mode used differs from ``mode``.
 
     Raises:
+        ValueError: for an unknown mode, a bad ``fps`` / ``max_pixels``
+            (`check_resample`), or either with ``fast`` (a stream copy cannot change them).
         NextEventError: stage ``cut``, naming the file, when ``split_s`` is outside the
             video, one side would have no frames, ``fast`` finds no keyframe strictly
             inside the video (hint: use ``--cut accurate``), or the source fails to read.
@@ -110,6 +183,11 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> Clips:
             "choose a split point strictly inside the video")
     if mode not in MODES:
         raise ValueError(f"unknown cut mode {mode!r}; use one of {', '.join(MODES)}")
+    check_resample(fps, max_pixels)
+    resample = fps is not None or max_pixels is not None
+    if resample and mode == "fast":
+        raise ValueError("the fast cut copies the source's packets, so it cannot change the "
+                         "frame rate or size; use mode smart or accurate with fps/max_pixels")
     key_s = _nearest_keyframe(video, split_s) if mode == "fast" else None
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,15 +195,18 @@ def cut(video: Video, split_s: float, out_dir: Path, mode: CutMode) -> Clips:
     tmp_past = out_dir / f".{PAST_NAME}.{tag}.part"
     tmp_future = out_dir / f".{FUTURE_NAME}.{tag}.part"
     used, note, reencoded = mode, None, (0, 0)
+    if resample and mode == "smart":
+        used, note = "accurate", ("smart cut replaced by accurate: a clip frame rate or size "
+                                  "(--clip-fps/--clip-max-pixels) re-encodes every frame")
     try:
-        if mode == "smart":
+        if used == "smart":
             try:
                 smart = smart_cut(video, split_s, tmp_past, tmp_future)
                 cut_s, reencoded = smart.cut_s, (smart.past_reencoded, smart.future_reencoded)
             except SmartCutUnsupported as why:
                 used, note = "accurate", f"smart cut fell back to accurate: {why}"
         if used == "accurate":
-            cut_s = _cut_accurate(video, split_s, tmp_past, tmp_future)
+            cut_s = _cut_accurate(video, split_s, tmp_past, tmp_future, fps, max_pixels)
         elif used == "fast":
             assert key_s is not None
             cut_s = _cut_fast(video, key_s, tmp_past, tmp_future)
@@ -151,43 +232,85 @@ def _open_output(path: Path) -> OutputContainer:
     return av.open(str(path), "w", format="mp4", options=dict(MUXER_OPTIONS))
 
 
+class _Grid:
+    """Which frames a clip keeps at ``fps``: the first at or after each ``origin + k / fps``.
+
+    Times are exact fractions of a second; a frame is kept at most once, so a source slower
+    than ``fps`` keeps every frame. The first frame offered is always kept (the future's
+    first frame is the first at or after the split, whatever float rounding says).
+    """
+
+    def __init__(self, fps: Fraction | None, origin: Fraction) -> None:
+        self.step = None if fps is None else 1 / fps
+        self.origin = origin
+        self.next: Fraction | None = None
+
+    def keep(self, t: Fraction) -> bool:
+        if self.step is None:
+            return True
+        if self.next is not None and t < self.next:
+            return False
+        k = math.floor(max(t - self.origin, Fraction(0)) / self.step) + 1
+        self.next = self.origin + k * self.step
+        return True
+
+
 @dataclass
 class _Encoder:
-    """One output clip of the accurate mode, opened on its first frame."""
+    """One output clip of the accurate mode, opened on its first frame.
+
+    ``size`` is the written size (`clip_size`); ``scale`` says it is a downscale (swscale
+    area resampling) rather than at most a one-pixel crop of an odd side. ``rate`` is the
+    nominal frame rate (frames per second) given to the encoder; ``frame_ticks``, when
+    set, the duration (stream ticks) of each written frame (one grid step when frames are
+    dropped, so the clip lasts its frame count / fps).
+    """
 
     path: Path
     source: VideoStream
     rotation_deg: int
+    size: tuple[int, int]
+    scale: bool
+    rate: Fraction
+    frame_ticks: int | None = None
     container: OutputContainer | None = None
     stream: VideoStream | None = None
+    scaler: VideoReformatter | None = None
     offset: int = 0
     frames: int = 0
     closed: bool = False
 
-    def add(self, frame: VideoFrame, pts: int, tb: Fraction, size: tuple[int, int]) -> None:
+    def add(self, frame: VideoFrame, pts: int, tb: Fraction) -> None:
         if self.closed:
             raise NextEventError(
                 STAGE, f"{self.source.container.name}: frame timestamps go backwards across "
                 "the split point", HINT_REENCODE)
         if self.container is None:
-            self._open(pts, size)
+            self._open(pts)
         assert self.stream is not None and self.container is not None
-        if (frame.width, frame.height) != size:  # odd size: crop, never rescale
-            rgb = frame.to_ndarray(format="rgb24")[: size[1], : size[0]]
+        if self.scale:
+            if self.scaler is None:
+                self.scaler = VideoReformatter()
+            frame = self.scaler.reformat(frame, width=self.size[0], height=self.size[1],
+                                         format="yuv420p", interpolation=Interpolation.AREA)
+        elif (frame.width, frame.height) != self.size:  # odd size: crop, never rescale
+            rgb = frame.to_ndarray(format="rgb24")[: self.size[1], : self.size[0]]
             frame = VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = pts - self.offset
         frame.time_base = tb
+        if self.frame_ticks is not None:
+            frame.duration = self.frame_ticks
         frame.pict_type = PictureType.NONE  # let x264 place its own keyframes
         self.container.mux(self.stream.encode(frame))
         self.frames += 1
 
-    def _open(self, pts: int, size: tuple[int, int]) -> None:
+    def _open(self, pts: int) -> None:
         self.offset = pts
         src = self.source
-        rate = src.average_rate or src.guessed_rate or Fraction(25)
         self.container = _open_output(self.path)
-        stream = self.container.add_stream("libx264", rate=rate, options=dict(X264_OPTIONS))
-        stream.width, stream.height = size
+        stream = self.container.add_stream("libx264", rate=self.rate,
+                                           options=dict(X264_OPTIONS))
+        stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = src.time_base
         if src.sample_aspect_ratio:
@@ -206,29 +329,42 @@ class _Encoder:
         self.closed = True
 
 
-def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path) -> float:
+def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path,
+                  fps: float | None = None, max_pixels: int | None = None) -> float:
     container, stream = open_video(Path(video.path), STAGE)
-    past = _Encoder(tmp_past, stream, video.rotation_deg)
-    future = _Encoder(tmp_future, stream, video.rotation_deg)
+    encoders: list[_Encoder] = []
     try:
         stream.thread_type = "AUTO"
         tb = time_base(stream)
         origin = origin_pts(stream)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         step = max(1, round(1 / (rate * tb)))
-        size = (stream.codec_context.width & ~1, stream.codec_context.height & ~1)
+        src_size = (stream.codec_context.width, stream.codec_context.height)
+        size = clip_size(*src_size, max_pixels)
+        scale = size != (src_size[0] & ~1, src_size[1] & ~1)
+        grid_fps = None if fps is None else Fraction(str(fps))
+        frame_ticks = None
+        if grid_fps is not None and grid_fps < rate:
+            rate, frame_ticks = grid_fps, max(1, round(1 / (grid_fps * tb)))
+        encoders.extend(_Encoder(tmp, stream, video.rotation_deg, size, scale, rate,
+                                 frame_ticks) for tmp in (tmp_past, tmp_future))
+        past, future = encoders
+        grids = (_Grid(grid_fps, Fraction(0)), _Grid(grid_fps, Fraction(split_s)))
         pts = origin - step
         try:
             for frame in container.decode(stream):
                 pts = frame.pts if frame.pts is not None else pts + step
                 if pts < origin:
                     continue  # pre-roll before the stream's start time
+                t = (pts - origin) * tb
                 if to_seconds(pts, origin, tb) < split_s:
-                    past.add(frame, pts, tb, size)
+                    if past.closed or grids[0].keep(t):  # add raises when closed
+                        past.add(frame, pts, tb)
                 else:
                     if past.container is not None:
                         past.close()  # the past is complete once a future frame appears
-                    future.add(frame, pts, tb, size)
+                    if grids[1].keep(t):
+                        future.add(frame, pts, tb)
         except av.error.FFmpegError as err:
             raise NextEventError(
                 STAGE, f"{video.path}: decoding failed near "
@@ -242,7 +378,7 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
         past.close()
         future.close()
     finally:
-        for enc in (past, future):
+        for enc in encoders:
             if enc.container is not None:
                 enc.container.close()
         container.close()
