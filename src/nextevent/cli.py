@@ -7,6 +7,7 @@ NEP records and clips), ``export`` (records -> a training engine's format), ``im
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -72,6 +73,18 @@ def build(
         "(other files fall back to accurate, noted in the record); accurate: re-encode "
         "both clips, frame-exact; fast: stream copy from the nearest keyframe (the actual "
         "cut time is recorded).")] = "smart",
+    clip_fps: Annotated[float | None, typer.Option(
+        help="Training-ready clips: keep this many frames per second in each clip (the "
+        "first source frame at or after each 1/F step; the future's steps start at the "
+        "split point), as a training engine samples them (LLaMA-Factory video_fps). The "
+        "clips are re-encoded in full (smart becomes accurate, noted in the record; not "
+        "with --cut fast) and the export's training config uses the same value. Default: "
+        "every source frame.")] = None,
+    clip_max_pixels: Annotated[int | None, typer.Option(
+        help="Training-ready clips: scale frames down (never up, aspect kept, even sides) "
+        "to at most this many pixels (width x height, at least 4096 = 64x64), as a "
+        "training engine does (LLaMA-Factory video_max_pixels). Re-encodes like --clip-fps; "
+        "the export uses the same value. Default: the source size.")] = None,
     splits_per_video: Annotated[int, typer.Option(
         min=1, help="Most split points (records) per video.")] = 1,
     min_past: Annotated[float, typer.Option(
@@ -107,7 +120,8 @@ def build(
         help="Comma-separated model stages to skip.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="When --out holds a run built with other options (annotations, "
-        "format, cut, splits, planner settings, shots, seed), start it over: delete its "
+        "format, cut, clip fps and pixels, splits, planner settings, shots, seed), start "
+        "it over: delete its "
         "records, failures, state and clips. Without it such a rerun stops and lists the "
         "options that differ.")] = False,
 ) -> None:
@@ -131,6 +145,7 @@ def build(
 
     if cut not in ("smart", "accurate", "fast"):
         raise typer.BadParameter("--cut must be smart, accurate or fast")
+    _check_clip_options(cut, clip_fps, clip_max_pixels)
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
     if not videos.is_dir():
@@ -155,12 +170,14 @@ def build(
     options = {  # what decides the records (build_options.json; workers etc. do not)
         "annotations": str(annotations.resolve()) if annotations is not None else None,
         "format": format if annotations is not None else None,
-        "cut": cut, "splits-per-video": splits_per_video, "min-past": min_past,
+        "cut": cut, "clip-fps": clip_fps, "clip-max-pixels": clip_max_pixels,
+        "splits-per-video": splits_per_video, "min-past": min_past,
         "min-future": min_future, "min-events": min_events,
         "snap-tolerance": snap_tolerance, "shots": shots, "seed": seed,
     }
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
+        clip_fps=clip_fps, clip_max_pixels=clip_max_pixels,
         planner=PlannerConfig(min_past_s=min_past, min_future_s=min_future,
                               min_past_events=min_events, min_future_events=min_events,
                               snap_tolerance_s=snap_tolerance,
@@ -188,6 +205,29 @@ def build(
     _exit_if_nothing_built(summary.videos, summary.videos_done, summary.skipped,
                            summary.videos_failed, out,
                            import_failures=summary.failures_by_stage.get("import", 0))
+
+
+def _check_clip_options(cut: str, fps: float | None, max_pixels: int | None) -> None:
+    """Refuse a bad ``--clip-fps`` / ``--clip-max-pixels``, or either with ``--cut fast``.
+
+    Raises:
+        typer.BadParameter: naming the option and what it takes.
+    """
+    from nextevent.media.cut import MIN_CLIP_PIXELS
+
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise typer.BadParameter(f"{fps} is not a frame rate; give frames per second > 0, "
+                                 "e.g. 2", param_hint="'--clip-fps'")
+    if max_pixels is not None and max_pixels < MIN_CLIP_PIXELS:
+        raise typer.BadParameter(
+            f"{max_pixels} pixels per frame is too small; give at least {MIN_CLIP_PIXELS} "
+            "(64x64), e.g. 16384 (V1's LLaMA-Factory setting)",
+            param_hint="'--clip-max-pixels'")
+    if cut == "fast" and (fps is not None or max_pixels is not None):
+        raise typer.BadParameter(
+            "fast copies the source's packets, so it cannot change the frame rate or size "
+            "that --clip-fps/--clip-max-pixels ask for; use --cut smart or accurate (both "
+            "re-encode the clips then), or drop those options", param_hint="'--cut'")
 
 
 def _exit_if_nothing_built(videos: int, done: int, skipped: int, failed: int, out: Path,

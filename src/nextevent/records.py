@@ -210,6 +210,11 @@ class NEPRecord(_Model):
             smart cut fell back); None when no media was cut.
         cut_note: why the cut differs from the requested mode (e.g. an HEVC file that
             fell back from ``smart`` to ``accurate``), else None.
+        clip_fps: the frame rate (frames per second) the clips were resampled to
+            (``nextevent build --clip-fps``), the one a training engine should sample them
+            at; None: the clips keep the source's frames.
+        clip_max_pixels: the most pixels (width x height) per clip frame the clips were
+            scaled to (``--clip-max-pixels``); None: the source size.
         past, future: the cut clips; None for text-only records.
         caption: full-video caption if known (V1 ``caption``).
         caption_part1: text of the past events, in order (V1 ``split_caption``).
@@ -228,6 +233,8 @@ class NEPRecord(_Model):
     split: SplitPlan
     cut_mode: CutMode | None = None
     cut_note: str | None = None
+    clip_fps: float | None = Field(default=None, gt=0)
+    clip_max_pixels: int | None = Field(default=None, gt=0)
     past: Segment | None = None
     future: Segment | None = None
     caption: str | None = None

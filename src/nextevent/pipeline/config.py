@@ -46,6 +46,12 @@ class BuildConfig:
         cut_mode: ``smart`` (frame-exact, re-encodes only next to the split),
             ``accurate`` (re-encodes both clips, frame-exact) or ``fast`` (stream copy at
             keyframes); see `nextevent.media.cut`.
+        clip_fps: training-ready clips: frames per second each clip keeps (the first
+            source frame at or after each grid time); None keeps every source frame.
+        clip_max_pixels: training-ready clips: most pixels (width x height) per clip
+            frame; None keeps the source size. With either, clips are re-encoded in full
+            (``smart`` becomes ``accurate``, noted in the record's ``cut_note``) and
+            ``fast`` is refused (`nextevent.media.cut.cut`).
         planner: split constraints (all of them for annotated videos; ``snap_tolerance_s``,
             ``min_past_s``, ``min_future_s`` for grounded splits of raw videos).
         detect_shots: run shot detection to snap splits onto shot boundaries.
@@ -63,6 +69,8 @@ class BuildConfig:
 
     run_dir: Path
     cut_mode: CutMode = "smart"
+    clip_fps: float | None = None
+    clip_max_pixels: int | None = None
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     detect_shots: bool = True
     shot_threshold: float | None = None

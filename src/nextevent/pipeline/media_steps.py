@@ -140,7 +140,9 @@ def cut_step(state: VideoState, config: BuildConfig) -> None:
     """Cut each plan whose record is not written yet and make its record.
 
     A split that cannot be cut is a failure of that record (stage ``cut``); the others go
-    on. Raw videos with the ``cut`` stage skipped get text-only records (no clips).
+    on. Raw videos with the ``cut`` stage skipped get text-only records (no clips). Clips
+    are resampled to ``config.clip_fps`` / ``config.clip_max_pixels`` when set, and the
+    records say so (``clip_fps``, ``clip_max_pixels``).
     """
     assert state.video is not None
     from nextevent.media.cut import cut
@@ -158,7 +160,9 @@ def cut_step(state: VideoState, config: BuildConfig) -> None:
         if cutting:
             try:
                 past, future, mode, note = cut(state.video, plan.split_s,
-                                               run.clip_dir(rid), config.cut_mode)
+                                               run.clip_dir(rid), config.cut_mode,
+                                               fps=config.clip_fps,
+                                               max_pixels=config.clip_max_pixels)
             except NextEventError as err:
                 state.failures.append(err.to_failure(rid, key=f"cut:{rid}"))
                 continue
@@ -167,7 +171,9 @@ def cut_step(state: VideoState, config: BuildConfig) -> None:
         part1, part2 = state.parts or split_captions(state.events, plan.last_past_event)
         state.records.append(NEPRecord(
             id=rid, source=state.source, video_id=state.video_id, video=state.video,
-            events=state.events, split=plan, cut_mode=mode, cut_note=note, past=past,
+            events=state.events, split=plan, cut_mode=mode, cut_note=note,
+            clip_fps=config.clip_fps if cutting else None,
+            clip_max_pixels=config.clip_max_pixels if cutting else None, past=past,
             future=future, caption=state.caption, caption_part1=part1,
             caption_part2=part2, extra=dict(state.extra)))
 
