@@ -2,7 +2,8 @@
 # The test command (README, `.ci/run`): installs everything the suite needs into the
 # Python on PATH (a fresh venv is best), then runs it. Idempotent: a second run installs
 # nothing new and compiles nothing.
-#   1. Debian's chromium (the report's browser test), when apt-get is there.
+#   1. Debian's chromium (the report's browser test) and ffmpeg (ffprobe/ffmpeg check the
+#      cut clips), when apt-get is there.
 #   2. PyTorch, CPU build: a local CPU wheel when this machine's pip configuration has one,
 #      else PyTorch's CPU index (NEXTEVENT_TORCH_INDEX), so no CUDA wheel is downloaded.
 #   3. llama-cpp-python (the SmolLM2 server of the model tests), built once per machine
@@ -20,13 +21,15 @@ LLAMA_VERSION="${NEXTEVENT_LLAMA_VERSION:-0.3.36}"
 CACHE="${NEXTEVENT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nextevent/wheels}"
 say() { echo "== $*"; }
 
-# 1. chromium
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  say "installing Debian's chromium (report browser test)"
+# 1. chromium, ffmpeg
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; } \
+    && command -v apt-get >/dev/null 2>&1; then
+  say "installing Debian's chromium (report browser test) and ffmpeg (clip checks)"
   SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   LOCK="-o DPkg::Lock::Timeout=600"  # wait for another apt run instead of failing
   $SUDO apt-get $LOCK update -qq >/dev/null
-  $SUDO apt-get $LOCK install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  $SUDO apt-get $LOCK install -y -qq --no-install-recommends chromium fonts-dejavu-core \
+    ffmpeg >/dev/null
 fi
 
 # 2. torch, CPU build

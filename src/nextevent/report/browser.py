@@ -66,24 +66,37 @@ SETTLE_JS = "new Promise(done => setTimeout(() => requestAnimationFrame(done), 1
 after the page loads (measured: gone after 1 s on chromium 156), then a frame is drawn."""
 
 MEDIA_JS = """
-(async (timeoutMs) => {
+(async (timeoutMs, play) => {
   const videos = [...document.querySelectorAll('video')];
-  await Promise.race([
-    Promise.all(videos.map(v => new Promise(done => {
-      if (v.readyState >= 1 || v.error) return done();
-      v.addEventListener('loadedmetadata', done, {once: true});
+  const within = work => Promise.race([work, new Promise(done => setTimeout(done, timeoutMs))]);
+  await within(Promise.all(videos.map(v => new Promise(done => {
+    if (v.readyState >= 1 || v.error) return done();
+    v.addEventListener('loadedmetadata', done, {once: true});
+    v.addEventListener('error', done, {once: true});
+    v.preload = 'metadata';
+    v.load();
+  }))));
+  if (play) {
+    await within(Promise.all(videos.filter(v => !v.error).map(v => new Promise(done => {
+      v.addEventListener('ended', done, {once: true});
       v.addEventListener('error', done, {once: true});
-      v.preload = 'metadata';
-      v.load();
-    }))),
-    new Promise(done => setTimeout(done, timeoutMs)),
-  ]);
-  return videos.map(v => ({src: v.getAttribute('src'), readyState: v.readyState,
-    duration: isFinite(v.duration) ? v.duration : null, error: v.error ? v.error.code : null}));
+      v.muted = true;
+      v.playbackRate = 4;
+      v.play().catch(done);
+    }))));
+  }
+  return videos.map(v => {
+    const quality = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+    return {src: v.getAttribute('src'), readyState: v.readyState,
+      duration: isFinite(v.duration) ? v.duration : null, error: v.error ? v.error.code : null,
+      ended: v.ended, currentTime: v.currentTime,
+      frames: quality ? quality.totalVideoFrames : null};
+  });
 })
 """
 """Makes every ``<video>`` (``preload="none"`` on the page) load its metadata, waits for
-all of them (or the timeout, in ms) and lists their states."""
+all of them (or the timeout, in ms) and lists their states; with ``play`` it then plays
+them all (muted, 4x) to their end or an error (MediaError code 3: a decode error)."""
 
 
 @dataclass
@@ -96,8 +109,10 @@ class PageCheck:
         sections: ``{"id", "heading"}`` of every ``header[id]`` and ``section[id]``.
         images: ``{"src", "complete", "naturalWidth", "naturalHeight", "inSheet"}`` per
             ``<img>``; ``naturalWidth`` 0 means the image did not load.
-        videos: ``{"src", "readyState", "duration", "error"}`` per ``<video>``; a
-            ``readyState`` of 1 or more means its metadata loaded.
+        videos: ``{"src", "readyState", "duration", "error", "ended", "currentTime",
+            "frames"}`` per ``<video>``; a ``readyState`` of 1 or more means its metadata
+            loaded; ``ended`` and ``frames`` (frames the player decoded) tell, when the
+            check played the videos, that each played to its end.
         external: ``<link>`` URLs to the web and ``<script src>`` of the page (should be none).
         console_errors: console errors, uncaught exceptions and failed loads, as text.
         screenshot: the PNG written, if one was asked for.
@@ -264,7 +279,8 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
 
 def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
                height: int = 900, max_height: int | None = None, timeout_s: float = 60.0,
-               media_timeout_s: float = 10.0, chromium: str | None = None) -> PageCheck:
+               media_timeout_s: float = 10.0, chromium: str | None = None,
+               play: bool = False) -> PageCheck:
     """Load a local HTML page in headless chromium, report what loaded, and optionally
     save a full-page screenshot.
 
@@ -276,6 +292,7 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
         timeout_s: bound on the whole visit, start to exit, in seconds.
         media_timeout_s: how long to wait for every ``<video>``'s metadata, in seconds.
         chromium: executable to use (see `find_chromium`).
+        play: also play every video to its end (each within ``media_timeout_s``).
 
     Returns:
         Sections, images, videos and console errors of the loaded page.
@@ -341,8 +358,9 @@ def check_page(html: Path, *, screenshot: Path | None = None, width: int = 1280,
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 screenshot.write_bytes(base64.b64decode(shot["data"]))
                 check.screenshot = screenshot
+            media_ms = int(media_timeout_s * 1000)
             check.videos = _evaluate(cdp, session,
-                                     f"({MEDIA_JS})({int(media_timeout_s * 1000)})")
+                                     f"({MEDIA_JS})({media_ms}, {str(play).lower()})")
             check.console_errors = _console_errors(cdp.events)
             with contextlib.suppress(RuntimeError):  # it may exit before it answers
                 cdp.send("Browser.close")
