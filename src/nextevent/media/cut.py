@@ -24,6 +24,9 @@ a training engine samples (LLaMA-Factory's ``video_fps`` / ``video_max_pixels``)
   source frame at or after ``split_s``. Kept frames keep their source times (shifted as
   above), so the split rule holds and the gaps are ``1 / fps`` up to one source frame.
   Grid times are exact fractions; the split test is the same as without these options.
+  The encoder is given ``fps`` as the frame rate, and the last frame lasts one grid step
+  plus one source frame, so the clip lasts at least (frame count) / ``fps`` seconds and an
+  engine sampling ``floor(duration x fps)`` frames takes every one.
 * size: `clip_size`: scaled down (never up) so that width x height <= ``max_pixels``,
   keeping the aspect ratio within a pixel, both sides even; swscale area resampling.
 
@@ -60,6 +63,7 @@ from typing import NamedTuple
 import av
 import av.error
 from av.container import OutputContainer
+from av.packet import Packet
 from av.video.frame import PictureType, VideoFrame
 from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
@@ -262,8 +266,7 @@ class _Encoder:
     ``size`` is the written size (`clip_size`); ``scale`` says it is a downscale (swscale
     area resampling) rather than at most a one-pixel crop of an odd side. ``rate`` is the
     nominal frame rate (frames per second) given to the encoder; ``frame_ticks``, when
-    set, the duration (stream ticks) of each written frame (one grid step when frames are
-    dropped, so the clip lasts its frame count / fps).
+    set, the duration (stream ticks) of each written packet (see `_cut_accurate`).
     """
 
     path: Path
@@ -298,11 +301,16 @@ class _Encoder:
             frame = VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = pts - self.offset
         frame.time_base = tb
-        if self.frame_ticks is not None:
-            frame.duration = self.frame_ticks
         frame.pict_type = PictureType.NONE  # let x264 place its own keyframes
-        self.container.mux(self.stream.encode(frame))
+        self._mux(self.stream.encode(frame))
         self.frames += 1
+
+    def _mux(self, packets: list[Packet]) -> None:
+        assert self.container is not None
+        if self.frame_ticks is not None:  # the MP4 muxer times only the last one by it
+            for packet in packets:
+                packet.duration = self.frame_ticks
+        self.container.mux(packets)
 
     def _open(self, pts: int) -> None:
         self.offset = pts
@@ -323,7 +331,7 @@ class _Encoder:
         if self.container is None:
             return
         assert self.stream is not None
-        self.container.mux(self.stream.encode(None))
+        self._mux(self.stream.encode(None))
         self.container.close()
         self.container = None
         self.closed = True
@@ -345,7 +353,11 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
         grid_fps = None if fps is None else Fraction(str(fps))
         frame_ticks = None
         if grid_fps is not None and grid_fps < rate:
-            rate, frame_ticks = grid_fps, max(1, round(1 / (grid_fps * tb)))
+            # A kept frame lasts one grid step plus one source frame: a kept frame lies
+            # less than a source frame after its grid time, so the clip then lasts at least
+            # (frame count) / fps, and an engine that takes floor(duration x fps) frames
+            # (LLaMA-Factory, capped at the frame count) takes every clip frame.
+            rate, frame_ticks = grid_fps, max(1, round(1 / (grid_fps * tb))) + step
         encoders.extend(_Encoder(tmp, stream, video.rotation_deg, size, scale, rate,
                                  frame_ticks) for tmp in (tmp_past, tmp_future))
         past, future = encoders
