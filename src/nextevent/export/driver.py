@@ -33,6 +33,7 @@ from nextevent.export.prepare import (
     sample_failure,
     sample_media,
 )
+from nextevent.export.sampling import ClipSampling, VideoSampling
 from nextevent.export.strategies import Sample
 from nextevent.records import Failure, NEPRecord, NextEventError
 
@@ -141,12 +142,22 @@ class SampleTarget(Target[Sample]):
     rl: ClassVar[bool] = False
     """Whether the target trains with a reward against the sample's reference."""
 
+    def __init__(self, run_dir: Path, out_dir: Path, options: ExportOptions) -> None:
+        super().__init__(run_dir, out_dir, options)
+        self.clips = ClipSampling(self.run_dir)
+        """The clip settings of the records read and the videos written (`sampling`)."""
+
     def start(self) -> None:
         if self.rl:
             check_rl_strategy(self.options.strategy, self.options.mix, self.name)
 
     def prepare(self, records: Iterable[NEPRecord]) -> Prepared[Sample]:
-        return prepare(records, self.run_dir, self.options)
+        return prepare(self.clips.watch(records), self.run_dir, self.options)
+
+    def sampling(self) -> VideoSampling:
+        """The frame rate and size a training config should sample the written videos at:
+        the clips' own when they were written so (`nextevent.export.sampling`)."""
+        return self.clips.sampling()
 
     def head(self) -> dict[str, Any]:
         return {"target": self.name, "strategy": self.options.strategy,
@@ -161,7 +172,9 @@ class SampleTarget(Target[Sample]):
         Raises:
             NextEventError: (stage ``export``) when a video lies outside ``media_root``.
         """
-        return sample_media(sample, self.run_dir, self.options.media_root)
+        paths = sample_media(sample, self.run_dir, self.options.media_root)
+        self.clips.note(sample.videos)
+        return paths
 
 
 def check_rl_strategy(strategy: str, mix: Mapping[str, float] | None, target: str) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 from nextevent.export.base import ExportResult, atomic_writer
 from nextevent.export.driver import SampleTarget, counts
 from nextevent.export.prepare import part_file_name
+from nextevent.export.sampling import VideoSampling
 from nextevent.export.strategies import Sample
 
 FILE_STEM = "nep_train"
@@ -84,7 +85,7 @@ class EasyR1Target(SampleTarget):
             handle.write((TEMPLATES / "easyr1_nep_format.jinja").read_text(encoding="utf-8"))
         self.script = write_launch_script(self.out_dir, written, self.format_prompt.resolve(),
                                           self.options.strategy, result.count,
-                                          self.options.media_root)
+                                          self.options.media_root, self.sampling())
         return [self.format_prompt.resolve(), self.script]
 
     def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class EasyR1Target(SampleTarget):
             "format_prompt": str(self.format_prompt.resolve()),
             "launch": str(self.script),
             "image_dir": str(Path(media_root).resolve()) if media_root is not None else None,
+            **self.sampling().facts("data.video_fps", "data.max_pixels"),
         }
 
 
@@ -108,8 +110,15 @@ export_easyr1 = EasyR1Target.export
 
 
 def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt: Path,
-                        strategy: str, samples: int, media_root: Path | None) -> Path:
-    """Write ``out_dir/train_grpo.sh`` (executable) from the EasyR1 launch template."""
+                        strategy: str, samples: int, media_root: Path | None,
+                        sampling: VideoSampling | None = None) -> Path:
+    """Write ``out_dir/train_grpo.sh`` (executable) from the EasyR1 launch template.
+
+    ``sampling`` gives ``data.video_fps`` (frames per second) and ``data.max_pixels``
+    (pixels per frame): the clips' own when ``nextevent build --clip-fps/--clip-max-pixels``
+    wrote them so (`nextevent.export.sampling`); None: V1's 2.0 and 16384.
+    """
+    sampling = sampling or VideoSampling()
     from nextevent.rewards.engines import adapter_path
 
     function = "compute_score_mcq" if strategy == "mcqa" else "compute_score"
@@ -119,6 +128,7 @@ def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt:
         strategy=strategy, samples=samples, train_files=paths["train"],
         val_files=paths.get("validation", paths["train"]), format_prompt=format_prompt,
         image_dir=image_dir, reward_function=f"{adapter_path('easyr1')}:{function}",
+        video_fps=repr(float(sampling.fps)), max_pixels=sampling.max_pixels,
     )
     path = Path(out_dir) / LAUNCH_SCRIPT
     with atomic_writer(path) as handle:

@@ -43,6 +43,7 @@ from nextevent.export.base import ExportResult, atomic_writer, write_json_list
 from nextevent.export.driver import SampleTarget, counts
 from nextevent.export.options import ExportOptions
 from nextevent.export.prepare import part_file_name
+from nextevent.export.sampling import VideoSampling
 from nextevent.export.strategies import Sample
 from nextevent.records import NEPRecord, NextEventError
 
@@ -186,7 +187,7 @@ class LlamaFactoryTarget(SampleTarget):
         self.configs = write_train_configs(
             self.out_dir, self.names["train"], self.names.get("validation"),
             stage="dpo" if self.options.strategy == "dpo" else "sft",
-            media_root=self.options.media_root)
+            media_root=self.options.media_root, sampling=self.sampling())
         return [info_path.resolve(), *self.configs]
 
     def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
@@ -198,6 +199,7 @@ class LlamaFactoryTarget(SampleTarget):
             "media_dir": str(Path(media_root).resolve()) if media_root is not None else None,
             "eval_dataset": self.names.get("validation"),
             "configs": [str(p) for p in self.configs],
+            **self.sampling().facts(),
         }
 
 
@@ -213,8 +215,13 @@ def write_train_configs(
     *,
     stage: Literal["sft", "dpo"] = "sft",
     media_root: Path | None = None,
+    sampling: VideoSampling | None = None,
 ) -> list[Path]:
     """Write the Qwen2.5-VL-7B full and LoRA training configs for ``dataset``.
+
+    ``sampling`` gives ``video_fps`` (frames per second) and ``video_max_pixels`` (pixels
+    per frame): the clips' own when ``nextevent build --clip-fps/--clip-max-pixels`` wrote
+    them so (`nextevent.export.sampling`); None: V1's 2.0 and 16384.
 
     Returns:
         The two YAML paths, ``out_dir/<dataset>_qwen2_5_vl_7b_{full,lora}.yaml``.
@@ -232,12 +239,22 @@ def write_train_configs(
         text = Template((TEMPLATES / template).read_text(encoding="utf-8")).substitute(
             stage=stage, dataset=dataset, dataset_dir=str(Path(out_dir).resolve()),
             media_dir=media, eval=eval_lines, method_extra=method_extra,
-            config_path=str(path.resolve()),
+            config_path=str(path.resolve()), **_sampling_lines(sampling or VideoSampling()),
         )
         with atomic_writer(path) as handle:
             handle.write(text.rstrip("\n") + "\n")
         written.append(path.resolve())
     return written
+
+
+def _sampling_lines(sampling: VideoSampling) -> dict[str, str]:
+    """The template's ``video_max_pixels`` and ``video_fps`` values, with their comments."""
+    pixels = ("the clips' own: nextevent build --clip-max-pixels"
+              if sampling.max_pixels_from_clips else "V1's setting")
+    fps = ("the clips' own: nextevent build --clip-fps, so every clip frame is kept"
+           if sampling.fps_from_clips else "frames sampled per second of video")
+    return {"video_max_pixels": f"{sampling.max_pixels}  # pixels per video frame ({pixels})",
+            "video_fps": f"{float(sampling.fps)!r}  # {fps}"}
 
 
 def write_dataset_info(path: Path, info: dict[str, Any]) -> None:

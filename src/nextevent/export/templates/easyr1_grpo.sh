@@ -18,8 +18,8 @@ python3 -m verl.trainer.main \
     data.answer_key=answer \
     data.image_key=images \
     data.video_key=videos \
-    data.video_fps=2.0 \
-    data.max_pixels=16384 \
+    data.video_fps=${video_fps} \
+    data.max_pixels=${max_pixels} \
     data.format_prompt="${format_prompt}" \
 ${image_dir}    worker.actor.model.model_path="$${MODEL_PATH}" \
     worker.actor.model.freeze_vision_tower=true \
