@@ -10,6 +10,7 @@ not start at zero (e.g. MPEG-TS) still has its first frame at 0.0 s.
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -75,6 +76,30 @@ def open_video(path: Path, stage: str) -> tuple[InputContainer, VideoStream]:
             stage, f"{path}: no video stream (streams found: {', '.join(kinds)})",
             "give a video file; audio-only files cannot be cut into past/future clips")
     return container, streams[0]
+
+
+DECODE_THREADS_ENV = "NEXTEVENT_DECODE_THREADS"
+"""Decoder threads per worker; set by `nextevent.pipeline.engines.LocalEngine` in each
+pool worker to its share of the cores (Ray tasks get theirs from ``OMP_NUM_THREADS``,
+which Ray sets to the task's CPUs)."""
+
+
+def decode_threads() -> int:
+    """Decoder threads for this process: ``NEXTEVENT_DECODE_THREADS``, else
+    ``OMP_NUM_THREADS``, else 0 (FFmpeg picks one per core)."""
+    for name in (DECODE_THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0
+
+
+def threaded(stream: VideoStream) -> VideoStream:
+    """``stream`` set to frame- and slice-threaded decoding on `decode_threads` threads
+    (before its first packet)."""
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = decode_threads()
+    return stream
 
 
 def time_base(stream: VideoStream) -> Fraction:

@@ -10,7 +10,14 @@ import av.error
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base, to_seconds
+from nextevent.media._io import (
+    HINT_REENCODE,
+    open_video,
+    origin_pts,
+    threaded,
+    time_base,
+    to_seconds,
+)
 from nextevent.media.probe import probe
 from nextevent.records import NextEventError
 
@@ -41,7 +48,7 @@ def frame_times(path: Path) -> list[float]:
     name = container.name
     times: list[float] = []
     try:
-        stream.thread_type = "AUTO"
+        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
         for frame in container.decode(stream):
@@ -113,7 +120,7 @@ def sample_frames(
     out: list[tuple[float, np.ndarray]] = []
     scaler = VideoReformatter()
     try:
-        stream.thread_type = "AUTO"
+        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
         frames = None

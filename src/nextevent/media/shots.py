@@ -19,7 +19,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from scenedetect.common import FrameTimecode, Timecode
 from scenedetect.detectors import ContentDetector
 
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base
+from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded, time_base
 from nextevent.records import NextEventError
 
 STAGE = "shots"
@@ -64,7 +64,7 @@ def detect_shots(
     container, stream = open_video(path, STAGE)
     name = container.name
     try:
-        stream.thread_type = "AUTO"
+        threaded(stream)
         stream.codec_context.options = dict(DECODE_OPTIONS)
         return _detect(container, stream, name, downscale_width, threshold, min_shot_s)
     finally:

@@ -45,7 +45,7 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
 from nextevent.media import h264
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base
+from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded, time_base
 from nextevent.records import NextEventError, Video
 
 STAGE = "cut"
@@ -311,7 +311,7 @@ def _x264_parameter_sets(stream: VideoStream, config: h264.AvcConfig,
 def _run(container, stream: VideoStream, packets: list[_Packet], k0: int, k1: int | None,
          split_pts: int, past: _Side, future: _Side, config: h264.AvcConfig,
          sps_id: int) -> None:
-    stream.thread_type = "AUTO"
+    threaded(stream)
     decoded = 0
     expected = (k1 if k1 is not None else len(packets)) - k0
 

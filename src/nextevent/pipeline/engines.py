@@ -45,8 +45,9 @@ class Engine(Protocol):
         ...
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Pool-worker initializer: the worker dies when the driver dies, SIGKILL included.
+def _die_with_parent(parent_pid: int, decode_threads: int = 0) -> None:
+    """Pool-worker initializer: the worker dies when the driver dies, SIGKILL included,
+    and decodes on its share of the cores (``decode_threads``, 0 = FFmpeg's choice).
 
     Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) kills the worker
     at once; a watchdog thread checking the parent pid every second covers systems
@@ -69,9 +70,21 @@ def _die_with_parent(parent_pid: int) -> None:
                 os._exit(1)
             time.sleep(1.0)
 
+    if decode_threads:
+        from nextevent.media._io import DECODE_THREADS_ENV
+
+        os.environ[DECODE_THREADS_ENV] = str(decode_threads)
     if os.getppid() != parent_pid:
         os._exit(1)
     threading.Thread(target=watch, name="nextevent-parent-watch", daemon=True).start()
+
+
+def _cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class LocalEngine:
@@ -92,7 +105,7 @@ class LocalEngine:
             else ProcessPoolExecutor(max_workers=self.workers,
                                      mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_die_with_parent,
-                                     initargs=(os.getpid(),)))
+                                     initargs=(os.getpid(), _cores() // self.workers or 1)))
 
     async def media(self, names: tuple[str, ...], state: VideoState,
                     config: BuildConfig) -> VideoState:
