@@ -75,8 +75,9 @@ def build(
         "cut time is recorded).")] = "smart",
     clip_fps: Annotated[float | None, typer.Option(
         help="Training-ready clips: keep this many frames per second in each clip (the "
-        "first source frame at or after each 1/F step; the future's steps start at the "
-        "split point), as a training engine samples them (LLaMA-Factory video_fps). The "
+        "first source frame at or after each 1/F step from the clip's first frame; the "
+        "future still starts on the first frame at or after the split), as a training "
+        "engine samples them (LLaMA-Factory video_fps). The "
         "clips are re-encoded in full (smart becomes accurate, noted in the record; not "
         "with --cut fast) and the export's training config uses the same value. Default: "
         "every source frame.")] = None,

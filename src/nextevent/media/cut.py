@@ -19,11 +19,13 @@ a training engine samples (LLaMA-Factory's ``video_fps`` / ``video_max_pixels``)
 
 * frame rate: each clip keeps the first source frame at or after each grid time
   ``start + k / fps`` (k = 0, 1, ...), each source frame at most once, so a source slower
-  than ``fps`` keeps every frame (never duplicated). The past's grid starts at 0 s (the
-  clip start), the future's at ``split_s``, so the future's first frame is still the first
-  source frame at or after ``split_s``. Kept frames keep their source times (shifted as
-  above), so the split rule holds and the gaps are ``1 / fps`` up to one source frame.
-  Grid times are exact fractions; the split test is the same as without these options.
+  than ``fps`` keeps every frame (never duplicated). ``start`` is the clip's first frame:
+  0 s for the past, for the future the first source frame at or after ``split_s``, which
+  is always kept. So both grids run in clip time (``k / fps`` from the clip's 0 s, what the
+  engine sees), and a float ``split_s`` never moves the grid off the source's exact frame
+  times. Kept frames keep their source times (shifted as above), so the split rule holds
+  and the gaps are ``1 / fps`` up to one source frame. Grid times are exact fractions; the
+  split test is the same as without these options.
   The encoder is given ``fps`` as the frame rate, and the last frame lasts one grid step
   plus one source frame, so the clip lasts at least (frame count) / ``fps`` seconds and an
   engine sampling ``floor(duration x fps)`` frames takes every one.
@@ -134,8 +136,8 @@ def clip_size(width: int, height: int, max_pixels: int | None = None) -> tuple[i
     even = (width & ~1, height & ~1)
     if max_pixels is None or even[0] * even[1] <= max_pixels:
         return even
-    w = min(even[0], int(width * math.sqrt(max_pixels / (width * height)))) & ~1
-    while w >= 2:
+    w = even[0]
+    while w >= 2:  # at most width / 2 tries, once per cut
         h = min(even[1], 2 * round(w * height / width / 2))
         if h >= 2 and w * h <= max_pixels:
             return w, h
@@ -237,24 +239,26 @@ def _open_output(path: Path) -> OutputContainer:
 
 
 class _Grid:
-    """Which frames a clip keeps at ``fps``: the first at or after each ``origin + k / fps``.
+    """Which frames a clip keeps at ``fps``: the first at or after each ``origin + k / fps``,
+    where ``origin`` is the time of the first frame offered (always kept).
 
     Times are exact fractions of a second; a frame is kept at most once, so a source slower
-    than ``fps`` keeps every frame. The first frame offered is always kept (the future's
-    first frame is the first at or after the split, whatever float rounding says).
+    than ``fps`` keeps every frame. None keeps every frame.
     """
 
-    def __init__(self, fps: Fraction | None, origin: Fraction) -> None:
+    def __init__(self, fps: Fraction | None) -> None:
         self.step = None if fps is None else 1 / fps
-        self.origin = origin
-        self.next: Fraction | None = None
+        self.origin: Fraction | None = None
+        self.next = Fraction(0)
 
     def keep(self, t: Fraction) -> bool:
         if self.step is None:
             return True
-        if self.next is not None and t < self.next:
+        if self.origin is None:
+            self.origin = t
+        elif t < self.next:
             return False
-        k = math.floor(max(t - self.origin, Fraction(0)) / self.step) + 1
+        k = math.floor((t - self.origin) / self.step) + 1
         self.next = self.origin + k * self.step
         return True
 
@@ -361,7 +365,7 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
         encoders.extend(_Encoder(tmp, stream, video.rotation_deg, size, scale, rate,
                                  frame_ticks) for tmp in (tmp_past, tmp_future))
         past, future = encoders
-        grids = (_Grid(grid_fps, Fraction(0)), _Grid(grid_fps, Fraction(split_s)))
+        grids = (_Grid(grid_fps), _Grid(grid_fps))
         pts = origin - step
         try:
             for frame in container.decode(stream):
