@@ -9,8 +9,11 @@ one GOP) feeds both encoders. A split that falls on a clean keyframe re-encodes 
 A keyframe is *clean* when it is an IDR picture, no earlier packet in decode order is
 shown after it and no later packet is shown before it (no open-GOP leading pictures):
 copying from it needs nothing before it, and copying up to it leaves nothing behind.
-Open GOPs (non-IDR I pictures) are therefore never copy points; the re-encoded span just
-grows to the next clean keyframe, so the result stays exact at a higher cost.
+Open GOPs (non-IDR I pictures): the past may still stop copying at one (its leading
+pictures, shown before it, are then re-encoded from a decode that starts one GOP
+earlier), but the future starts copying only at an IDR picture, since switching from the
+spliced parameter sets back to the source's is allowed only there; so an open-GOP file
+re-encodes the future up to its next IDR (often its end): exact, but slower.
 
 The spliced pictures carry their own SPS/PPS under ids the source does not use, added to
 the track's ``avcC`` (`nextevent.media.h264`); they are encoded without B-frames at the
@@ -49,10 +52,11 @@ from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded,
 from nextevent.records import NextEventError, Video
 
 STAGE = "cut"
-SMART_X264_OPTIONS = {"preset": "veryfast", "crf": "16"}
-"""libx264 settings of the spliced partial GOPs: at most about one GOP per clip is
-re-encoded, so it pays to keep it close to the source (PSNR against the source frames is
-measured by `benchmarks/bench_cut.py` and checked >= 40 dB in tests)."""
+SMART_X264_OPTIONS = {"preset": "superfast", "crf": "16"}
+"""libx264 settings of the spliced partial GOPs: about one GOP per cut is re-encoded, so
+it pays to stay close to the source. Measured on the 720p sample: min PSNR 46.9 dB for
+both ``veryfast`` and ``superfast`` at crf 16, ``superfast`` twice as fast (99 vs 48 fps
+on 2 shared cores); tests check >= 40 dB, `benchmarks/bench_cut.py` reports it."""
 PROFILES = {66: "baseline", 77: "main", 100: "high"}
 """Source profile_idc -> the libx264 profile that encodes the spliced pictures."""
 PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
@@ -167,23 +171,23 @@ def smart_cut(video: Video, split_s: float, tmp_past: Path, tmp_future: Path) ->
                     STAGE, f"{video.path}: a split at {split_s:.3f} s leaves the {side} "
                     "segment without frames",
                     "choose a split point between two frames inside the video")
-        k0, k1 = _copy_points(packets, split_pts)
+        plan = _copy_points(packets, split_pts)
         sps_id = min(set(range(32)) - config.used_ids())
         extradata = None
-        if k1 is None or k1 > k0:  # something is re-encoded: add x264's parameter sets
+        if plan.k1 is None or plan.k1 > plan.k0:  # re-encoding: add x264's parameter sets
             sps, pps = _x264_parameter_sets(stream, config, sps_id)
             extradata = h264.merge_avcc(config, sps, pps).to_bytes()
     finally:
         container.close()
     durations = {p.pts: p.duration for p in packets}
     future_first = min(p.pts for p in packets if p.pts >= split_pts)
-    past = _Side(tmp_past, origin, _delay(packets, k0), durations)
-    future = _Side(tmp_future, future_first, _delay(packets, k1), durations)
+    past = _Side(tmp_past, origin, _delay(packets, plan.k0), durations)
+    future = _Side(tmp_future, future_first, _delay(packets, plan.k1), durations)
     container, stream = open_video(Path(video.path), STAGE)
     try:
         past.open(stream, extradata)
         future.open(stream, extradata)
-        _run(container, stream, packets, k0, k1, split_pts, past, future, config, sps_id)
+        _run(container, stream, packets, plan, split_pts, past, future, config, sps_id)
     except av.error.FFmpegError as err:
         raise NextEventError(STAGE, f"{video.path}: smart cut failed: {err}",
                              HINT_REENCODE) from err
@@ -242,21 +246,44 @@ def _scan(container, stream: VideoStream, origin: int, length_size: int) -> list
     return packets
 
 
-def _copy_points(packets: list[_Packet], split_pts: int) -> tuple[int, int | None]:
-    """Decode indexes (k0, k1): copy ``[0, k0)`` into the past and ``[k1, end)`` into the
-    future; ``k1`` is None when nothing after the split can be copied."""
+@dataclass(frozen=True)
+class _Plan:
+    """Decode-order indexes of a smart cut.
+
+    ``[0, k0)`` is copied into the past and ``[k1, end)`` into the future (``k1`` None:
+    nothing after the split can be copied); the frames shown from ``first_pts`` up to the
+    split and from the split up to ``k1`` are re-encoded, decoded from ``start``
+    (``<= k0``: an open-GOP ``k0`` needs the GOP before it for its leading pictures).
+    """
+
+    k0: int
+    k1: int | None
+    start: int
+    first_pts: int
+
+
+def _copy_points(packets: list[_Packet], split_pts: int) -> _Plan:
     n = len(packets)
-    prefix_max = [-(2**62)] * (n + 1)
+    prefix_max = [-(2**62)] * (n + 1)  # largest pts of packets [0, i)
     for i, p in enumerate(packets):
         prefix_max[i + 1] = max(prefix_max[i], p.pts)
-    suffix_min = [2**62] * (n + 1)
+    suffix_min = [2**62] * (n + 1)  # smallest pts of packets [i, n)
     for i in range(n - 1, -1, -1):
         suffix_min[i] = min(suffix_min[i + 1], packets[i].pts)
     clean = [p.idr and prefix_max[i] < p.pts < suffix_min[i + 1]
              for i, p in enumerate(packets)]
-    k0 = max((i for i in range(n) if clean[i] and packets[i].pts <= split_pts), default=0)
+    # the past may stop copying at any keyframe that every earlier packet is shown before
+    # (an open-GOP I picture too: its leading pictures are then re-encoded)
+    ends = [i for i, p in enumerate(packets)
+            if p.key and prefix_max[i] < suffix_min[i] and p.pts <= split_pts]
+    k0 = max(ends, default=0)
+    start = k0
+    if not clean[k0]:
+        start = max((i for i in range(k0) if packets[i].key), default=0)
+    # the future may start copying only at a clean keyframe (an IDR picture that needs
+    # nothing before it and leaves no leading picture behind)
     k1 = next((i for i in range(k0, n) if clean[i] and packets[i].pts >= split_pts), None)
-    return k0, k1
+    return _Plan(k0, k1, start, suffix_min[k0])
 
 
 def _delay(packets: list[_Packet], index: int | None) -> int:
@@ -308,15 +335,20 @@ def _x264_parameter_sets(stream: VideoStream, config: h264.AvcConfig,
     return sps, pps
 
 
-def _run(container, stream: VideoStream, packets: list[_Packet], k0: int, k1: int | None,
+def _run(container, stream: VideoStream, packets: list[_Packet], plan: _Plan,
          split_pts: int, past: _Side, future: _Side, config: h264.AvcConfig,
          sps_id: int) -> None:
     threaded(stream)
+    k0, k1 = plan.k0, plan.k1
     decoded = 0
-    expected = (k1 if k1 is not None else len(packets)) - k0
+    expected = sum(p.pts >= plan.first_pts for p in packets[k0:k1])
 
     def feed(frame: VideoFrame) -> None:
         nonlocal decoded
+        if frame.pts is None:
+            raise SmartCutUnsupported("decoded frames without timestamps")
+        if frame.pts < plan.first_pts:
+            return  # decoded only as a reference: this frame was copied
         decoded += 1
         side = past if frame.pts < split_pts else future
         if side is future and past.encoder is not None:
@@ -344,6 +376,9 @@ def _run(container, stream: VideoStream, packets: list[_Packet], k0: int, k1: in
         if packet.size == 0:
             continue
         if index < k0:
+            if index >= plan.start:  # the GOP before an open-GOP k0: decode it too
+                for frame in stream.decode(packet):
+                    feed(frame)
             past.copy(packet)
         elif k1 is None or index < k1:
             for frame in stream.decode(packet):
