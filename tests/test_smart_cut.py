@@ -206,3 +206,27 @@ def test_chromium_plays_every_smart_clip_to_its_end(
         assert video["error"] is None and video["ended"], video
         assert video["frames"] and video["frames"] > 0, video
     assert check.console_errors == []
+
+
+def test_a_build_records_the_mode_used_and_why(inputs: dict[str, Path], bikes: Path,
+                                               tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nextevent.cli import app
+    from nextevent.store import read_records
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copyfile(bikes, videos / "bikes.mp4")
+    shutil.copyfile(inputs["hevc"], videos / "bigbuckbunny.mp4")  # an HEVC file
+    examples = Path(__file__).resolve().parents[1] / "examples" / "sample_events.jsonl"
+    result = CliRunner().invoke(app, [
+        "build", "--videos", str(videos), "--annotations", str(examples), "--out",
+        str(tmp_path / "run")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    records = {r.video_id: r for r in read_records(tmp_path / "run" / "records.jsonl")}
+    assert records["bikes"].cut_mode == "smart" and records["bikes"].cut_note is None
+    hevc = records["bigbuckbunny"]
+    assert hevc.cut_mode == "accurate" and "hevc" in (hevc.cut_note or "")
+    assert hevc.past is not None and hevc.past.reencoded_frames == hevc.past.frame_count
+    assert "accurate 1, smart 1 (1 fell back, see cut_note)" in result.output

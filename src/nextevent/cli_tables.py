@@ -26,6 +26,13 @@ def build_table(summary: BuildSummary, title: str) -> Table:
                       f"{summary.videos_done} / {summary.videos_failed} / {summary.skipped}")
     table.add_row("records new / total", f"{summary.records_new} / {summary.records_total}")
     table.add_row("past / future seconds", f"{summary.past_s:.1f} / {summary.future_s:.1f}")
+    if summary.cut_modes:
+        modes = ", ".join(f"{m} {n}" for m, n in sorted(summary.cut_modes.items()))
+        fell = f" ({summary.cut_fallbacks} fell back, see cut_note)" if summary.cut_fallbacks \
+            else ""
+        table.add_row("cut modes (new records)", modes + fell)
+        table.add_row("clip frames copied / re-encoded",
+                      f"{summary.frames_copied} / {summary.frames_reencoded}")
     for step, outcomes in summary.stage_outcomes.items():
         counts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "-"
         seconds = summary.stage_s.get(step)

@@ -217,6 +217,7 @@ class _Driver:
             for record in state.records:
                 if store.add_record(record):
                     summary.records_new += 1
+                    summary.count_cut(record)
 
         self.writer.write(add_records)
         for failure in state.failures + state.warnings:

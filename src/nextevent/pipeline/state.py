@@ -120,6 +120,10 @@ class BuildSummary:
             in it (``failed``) or skipped it (``skipped``).
         stage_s: seconds per step over all videos (media steps: worker time).
         past_s, future_s: seconds of past and future segments over all records.
+        cut_modes: new records per cut mode used; ``cut_fallbacks`` of them fell back
+            from the requested mode (their ``cut_note`` says why).
+        frames_copied, frames_reencoded: clip frames of the new records copied from the
+            source / encoded by libx264.
         media_s: seconds of source video processed by this run.
         usage: model requests, cache hits and tokens per role (empty without models).
         wall_s: seconds this run took.
@@ -143,9 +147,24 @@ class BuildSummary:
     stage_s: Counter[str] = field(default_factory=Counter)
     past_s: float = 0.0
     future_s: float = 0.0
+    cut_modes: Counter[str] = field(default_factory=Counter)
+    cut_fallbacks: int = 0
+    frames_copied: int = 0
+    frames_reencoded: int = 0
     media_s: float = 0.0
     usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
     started_over: bool = False
     failures_open: int = 0
     failures_resolved: int = 0
+
+    def count_cut(self, record: NEPRecord) -> None:
+        """Add a new record's cut mode and copied / re-encoded frames."""
+        if record.cut_mode is None:
+            return
+        self.cut_modes[record.cut_mode] += 1
+        self.cut_fallbacks += record.cut_note is not None
+        for segment in (record.past, record.future):
+            if segment is not None and segment.reencoded_frames is not None:
+                self.frames_reencoded += segment.reencoded_frames
+                self.frames_copied += segment.frame_count - segment.reencoded_frames
