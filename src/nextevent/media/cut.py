@@ -12,6 +12,17 @@ Three modes (`nextevent.records.CutMode`):
   (so VFR stays VFR), size and sample aspect ratio are kept; an odd width or height is
   cropped by one pixel (4:2:0 H.264 needs even sizes). The display rotation is carried
   over as the same display matrix, not burnt into the pixels.
+* ``fast``: stream copy, no decode. The cut moves to the keyframe nearest ``split_s``
+  (ties go to the earlier one); the past segment is every packet before that keyframe in
+  decode order, the future segment every packet from it on. Packets that an open GOP
+  places after the keyframe in decode order but before it in display order are dropped
+  from both (they belong to the past but cannot be decoded without the keyframe).
+
+Both modes shift the future segment's timestamps so that its first frame is at 0 s, and
+write only the video stream. Audio is dropped on purpose: the training engines this
+feeds (LLaMA-Factory, EasyR1, lmms-eval video loaders) sample frames only, and an audio
+track cut at a video frame boundary would carry up to one AAC frame (about 21 ms) of the
+future into the past.
 
 Training-ready clips (``fps`` / ``max_pixels``, ``nextevent build --clip-fps`` /
 ``--clip-max-pixels``): the accurate cut keeps fewer, smaller frames, at the rate and size
@@ -35,17 +46,6 @@ a training engine samples (LLaMA-Factory's ``video_fps`` / ``video_max_pixels``)
 ``smart`` cannot change either (it copies the source's packets), so a smart cut with these
 options is an accurate cut and `Clips.note` says so; ``fast`` (no decode at all) refuses
 them with ``ValueError``.
-* ``fast``: stream copy, no decode. The cut moves to the keyframe nearest ``split_s``
-  (ties go to the earlier one); the past segment is every packet before that keyframe in
-  decode order, the future segment every packet from it on. Packets that an open GOP
-  places after the keyframe in decode order but before it in display order are dropped
-  from both (they belong to the past but cannot be decoded without the keyframe).
-
-Both modes shift the future segment's timestamps so that its first frame is at 0 s, and
-write only the video stream. Audio is dropped on purpose: the training engines this
-feeds (LLaMA-Factory, EasyR1, lmms-eval video loaders) sample frames only, and an audio
-track cut at a video frame boundary would carry up to one AAC frame (about 21 ms) of the
-future into the past.
 
 Each clip is written under a temporary name in ``out_dir`` and moved onto its final name
 (``os.replace``) only once complete, so a killed run never leaves a partial clip under
