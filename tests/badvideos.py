@@ -206,20 +206,20 @@ def gop_mp4(src: Path, out_dir: Path, gop: int = 25) -> Path:
 
 def reencoded_mp4(src: Path, out_dir: Path, name: str, *, codec: str = "libx264",
                   options: dict[str, str] | None = None, start_s: float = 0.0,
-                  vfr: bool = False, rotation: int = 0) -> Path:
+                  vfr: bool = False, rotation: int = 0, pix_fmt: str = "yuv420p") -> Path:
     """``src``'s frames (real content) re-encoded into an MP4 with the GOP structure a test
     needs: ``options`` go to the encoder (e.g. ``{"bf": "3", "g": "30"}`` for B-frames and
     closed GOPs, ``x264-params`` ``open-gop=1`` for open GOPs); ``start_s`` shifts every
     timestamp so the stream starts there (an MP4 edit list); ``vfr`` spaces the frames by
     `VFR_DURATIONS_MS` (cycled, scaled to the source's frame duration); ``rotation`` is a
-    display rotation in degrees."""
+    display rotation in degrees; ``pix_fmt`` e.g. ``yuvj420p`` for full-range video."""
     out = Path(out_dir) / name
     with av.open(str(src)) as inp, av.open(str(out), "w") as container:
         ins = inp.streams.video[0]
         tb = ins.time_base
         stream = container.add_stream(codec, rate=ins.average_rate, options=options or {})
         stream.width, stream.height = ins.codec_context.width, ins.codec_context.height
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = tb
         if rotation:
             stream.set_display_rotation(rotation)
@@ -227,6 +227,7 @@ def reencoded_mp4(src: Path, out_dir: Path, name: str, *, codec: str = "libx264"
         step = round(1 / (ins.average_rate * tb))
         for i, frame in enumerate(inp.decode(ins)):
             frame.pict_type = PictureType.NONE  # else the encoder keeps the source's I frames
+            frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
             frame.pts, frame.time_base = pts, tb
             gap = VFR_DURATIONS_MS[i % len(VFR_DURATIONS_MS)] / 40 if vfr else 1
             pts += max(1, round(step * gap))

@@ -58,6 +58,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, bikes: Path, bunny: Path) -
         "start": reencoded_mp4(bikes, out, "start.mp4", options=closed, start_s=1.5),
         "vfr": reencoded_mp4(bikes, out, "vfr.mp4", options=closed, vfr=True),
         "rotated": reencoded_mp4(bikes, out, "rotated.mp4", options=closed, rotation=90),
+        "fullrange": reencoded_mp4(bikes, out, "fullrange.mp4", options=closed,
+                                   pix_fmt="yuvj420p"),
         "baseline": reencoded_mp4(bikes, out, "baseline.mp4", options={
             "preset": "veryfast", "g": "25", "profile": "baseline"}),
         "hevc": reencoded_mp4(bikes, out, "hevc.mp4", codec="libx265", options={
@@ -69,7 +71,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, bikes: Path, bunny: Path) -
 SMART_CASES = [  # (input, split_s): inside GOPs, near their ends, on a shot boundary
     ("bikes", 3.3), ("bikes", 6.5), ("bikes", 3.04), ("bunny", 2.5),
     ("bframes", 4.1), ("bframes", 1.99), ("open_gop", 4.1), ("start", 3.3),
-    ("vfr", 2.9), ("rotated", 5.0), ("baseline", 7.3),
+    ("vfr", 2.9), ("rotated", 5.0), ("fullrange", 6.1), ("baseline", 7.3),
 ]
 
 

@@ -307,7 +307,7 @@ def _encoder(stream: VideoStream, config: h264.AvcConfig, sps_id: int) -> CodecC
     src = stream.codec_context
     enc = CodecContext.create("libx264", "w")
     enc.width, enc.height = src.width, src.height
-    enc.pix_fmt = "yuv420p"
+    enc.pix_fmt = src.pix_fmt  # yuvj420p stays full range: no range conversion
     enc.time_base = stream.time_base
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
     enc.framerate = rate
