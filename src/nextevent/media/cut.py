@@ -70,7 +70,14 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.reformatter import Interpolation, VideoReformatter
 from av.video.stream import VideoStream
 
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, time_base, to_seconds
+from nextevent.media._io import (
+    HINT_REENCODE,
+    open_video,
+    origin_pts,
+    threaded,
+    time_base,
+    to_seconds,
+)
 from nextevent.media.smart_cut import SmartCutUnsupported, smart_cut
 from nextevent.records import CutMode, NextEventError, Segment, Video
 
@@ -346,7 +353,7 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
     container, stream = open_video(Path(video.path), STAGE)
     encoders: list[_Encoder] = []
     try:
-        stream.thread_type = "AUTO"
+        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
