@@ -17,9 +17,9 @@ re-encodes the future up to its next IDR (often its end): exact, but slower.
 
 The spliced pictures carry their own SPS/PPS under ids the source does not use, added to
 the track's ``avcC`` (`nextevent.media.h264`); they are encoded without B-frames at the
-source profile, and their decode times are set ``pts - D`` with ``D`` the source's
-pts-dts offset at the neighbouring copied keyframe, so decode times stay increasing
-across the seam. Frame times are the source's (VFR stays VFR); the rotation and sample
+source profile, and their decode times are set ``pts - D``, ``D`` chosen so that decode
+times keep increasing across the seam (the past's first spliced picture takes the decode
+time of ``K0``, the future's last stays below ``K1``'s). Frame times are the source's (VFR stays VFR); the rotation and sample
 aspect ratio come with the copied stream parameters.
 
 What cannot be smart-cut raises `SmartCutUnsupported` (the caller falls back to the
@@ -181,16 +181,17 @@ def smart_cut(video: Video, split_s: float, tmp_past: Path, tmp_future: Path) ->
         container.close()
     durations = {p.pts: p.duration for p in packets}
     future_first = min(p.pts for p in packets if p.pts >= split_pts)
-    past = _Side(tmp_past, origin, _delay(packets, plan.k0), durations)
+    # spliced decode times are pts - delay: the past's first one takes the decode slot of
+    # k0 (after every copied packet), the future's last one stays before k1's
+    past = _Side(tmp_past, origin, plan.first_pts - packets[plan.k0].dts, durations)
     future = _Side(tmp_future, future_first, _delay(packets, plan.k1), durations)
     container, stream = open_video(Path(video.path), STAGE)
     try:
         past.open(stream, extradata)
         future.open(stream, extradata)
         _run(container, stream, packets, plan, split_pts, past, future, config, sps_id)
-    except av.error.FFmpegError as err:
-        raise NextEventError(STAGE, f"{video.path}: smart cut failed: {err}",
-                             HINT_REENCODE) from err
+    except av.error.FFmpegError as err:  # the accurate cut re-reads and names a bad file
+        raise SmartCutUnsupported(f"splicing failed ({err})") from err
     finally:
         past.close()
         future.close()
@@ -287,7 +288,7 @@ def _copy_points(packets: list[_Packet], split_pts: int) -> _Plan:
 
 
 def _delay(packets: list[_Packet], index: int | None) -> int:
-    """The source's pts - dts (ticks) at a copied keyframe: spliced decode times use it."""
+    """The source's pts - dts (ticks) at the future's first copied keyframe."""
     if index is None or index >= len(packets):
         return 0
     return packets[index].pts - packets[index].dts
