@@ -270,6 +270,10 @@ def export(
     media_root: Annotated[Path | None, typer.Option(
         help="Write clip paths relative to this folder instead of absolute (for V1-33K "
         "records: the release folder their relative paths start from).")] = None,
+    layout: Annotated[str, typer.Option(
+        help="--target v1: run (entries name the run's files) | v1 (lay out the V1-33K "
+        "release's first_part_video/, second_part_video/, video_dataset/ under --out, for "
+        "V1's official converters).")] = "run",
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
     from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions, check_run, export_run
@@ -291,7 +295,7 @@ def export(
             raise typer.BadParameter(str(err), param_hint="--mix") from None
     options = ExportOptions(seed=seed, media_root=media_root, strategy=strategy, mix=weights,
                             max_samples=max_samples, val_fraction=val_fraction,
-                            cft_ratio=cft_ratio, frames=frames)
+                            cft_ratio=cft_ratio, frames=frames, layout=layout)
     try:
         run = check_run(run_dir)
     except NextEventError as err:

@@ -5,7 +5,8 @@ written (`Target._write`), the shape of datatrove's writers (huggingface/datatro
 ``src/datatrove/pipeline/writers/disk_base.py``: a ``DiskWriter`` subclass overrides one
 ``_write``). `run_export` does the rest, once for all targets:
 
-1. `Target.start`: checks that fail before anything is read or written;
+1. `Target.start`: checks that fail before anything is read or written (and, for every
+   target, that it has the layout asked for: `Target.layouts`);
 2. `Target.prepare`: the items to write, split into parts (for `SampleTarget`: the
    strategy's samples, train and validation split by video; for ``v1``: the records);
 3. per part, `Target.row` for each item; an item it cannot write (`NextEventError`)
@@ -63,6 +64,9 @@ class Target(ABC, Generic[Item]):
 
     takes_strategy: ClassVar[bool] = True
     """Whether the target takes the strategy options (``v1`` writes records as they are)."""
+
+    layouts: ClassVar[tuple[str, ...]] = ("run",)
+    """The ``options.layout`` values the target takes (`run_export` refuses others)."""
 
     def __init__(self, run_dir: Path, out_dir: Path, options: ExportOptions) -> None:
         self.run_dir, self.out_dir, self.options = Path(run_dir), Path(out_dir), options
@@ -205,9 +209,15 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
         them, the row count, one `Failure` per record or sample skipped, the summary.
 
     Raises:
+        ValueError: for a layout the target does not have (`Target.layouts`).
         ValueError, NextEventError: as the target's `start` and `prepare` (bad options,
             a split that needs more videos, ...).
     """
+    layout = target.options.layout
+    if layout not in target.layouts:
+        raise ValueError(f"--layout {layout} is not a layout of --target {target.name} "
+                         f"(it has: {', '.join(target.layouts)}); --layout v1 is for "
+                         "--target v1")
     target.start()
     prepared = target.prepare(records)
     result = ExportResult(failures=list(prepared.failures), summary=target.head())

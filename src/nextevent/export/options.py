@@ -32,6 +32,10 @@ class ExportOptions:
         frame_fps: ``trl`` only: frames sampled per second of video.
         frame_max_pixels: ``trl`` only: most pixels (height x width) per frame; 50176 is
             224 x 224.
+        layout: ``v1`` only (`nextevent.export.v1.LAYOUTS`): ``run`` names the run's own
+            files; ``v1`` lays out the V1-33K release's tree (``first_part_video/``,
+            ``second_part_video/``, ``video_dataset/``) in the export folder, for V1's
+            official converters. Every other target takes only ``run``.
 
     The values are checked where they are used (`build_samples`, `split_by_video`, the
     targets), which raise ``ValueError`` for a bad one.
@@ -48,3 +52,4 @@ class ExportOptions:
     frames: int = 8
     frame_fps: float = 2.0
     frame_max_pixels: int = 50176
+    layout: str = "run"
