@@ -1,7 +1,10 @@
-"""Export a FutureBench file as a local lmms-eval task folder (YAML + ``utils.py`` + data).
+"""Export a FutureBench file as a local lmms-eval task folder (YAMLs + ``utils.py`` + data).
 
-``lmms_eval --include_path DIR --tasks futurebench_local`` then runs it. The template is
-``nextevent/bench/lmms_eval_task`` (see its YAML for the lmms-eval sources it follows).
+``lmms_eval --include_path DIR --tasks futurebench_local`` then runs it; `TASK_NAMES` are
+the four tasks (direct / reasoning, with the clip / text only). The template is
+``nextevent/bench/lmms_eval_task`` (see its ``_futurebench_local_template_yaml`` for the
+lmms-eval sources it follows). For the official V1 task, see
+`nextevent.bench.export_futurebench`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from nextevent.jsonl import write_jsonl
 from nextevent.records import BenchItem
 
 TASK_NAME = "futurebench_local"
+TASK_NAMES: dict[tuple[str, bool], str] = {
+    ("direct", False): TASK_NAME,
+    ("reasoning", False): f"{TASK_NAME}_reasoning",
+    ("direct", True): f"{TASK_NAME}_text_only",
+    ("reasoning", True): f"{TASK_NAME}_text_only_reasoning",
+}
+"""Task name per (prompt mode, text only)."""
+TEMPLATE_NAME = f"_{TASK_NAME}_template_yaml"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "lmms_eval_task"
 
 
@@ -27,11 +38,12 @@ def lmms_doc(item: BenchItem) -> dict[str, object]:
 
 
 def export_lmms_eval(items: Sequence[BenchItem], out_dir: str | Path) -> Path:
-    """Write ``futurebench_local.yaml``, ``utils.py`` and ``futurebench_local.jsonl`` to
-    ``out_dir`` (the YAML points at the data by absolute path).
+    """Write the four task YAMLs (`TASK_NAMES`), their shared template, ``utils.py`` and
+    ``futurebench_local.jsonl`` to ``out_dir`` (the template points at the data by
+    absolute path).
 
     Returns:
-        The YAML path.
+        The path of the direct task's YAML (``futurebench_local.yaml``).
 
     Raises:
         ValueError: when ``items`` is empty.
@@ -42,9 +54,10 @@ def export_lmms_eval(items: Sequence[BenchItem], out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     data = out / f"{TASK_NAME}.jsonl"
     write_jsonl(data, (lmms_doc(item) for item in items))
-    yaml_text = (TEMPLATE_DIR / f"{TASK_NAME}.yaml").read_text(encoding="utf-8")
-    yaml_path = out / f"{TASK_NAME}.yaml"
-    yaml_path.write_text(yaml_text.replace("__DATA_FILE__", json.dumps(str(data))),
-                         encoding="utf-8")
+    template = (TEMPLATE_DIR / TEMPLATE_NAME).read_text(encoding="utf-8")
+    (out / TEMPLATE_NAME).write_text(template.replace("__DATA_FILE__", json.dumps(str(data))),
+                                     encoding="utf-8")
+    for name in TASK_NAMES.values():
+        shutil.copyfile(TEMPLATE_DIR / f"{name}.yaml", out / f"{name}.yaml")
     shutil.copyfile(TEMPLATE_DIR / "utils.py", out / "utils.py")
-    return yaml_path
+    return out / f"{TASK_NAME}.yaml"

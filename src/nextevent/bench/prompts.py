@@ -1,14 +1,21 @@
 """The one FutureBench prompt and scorer, shared by ``bench eval``
 (`nextevent.bench.evaluate`), ``bench filter`` / the blind audit (`nextevent.audit.model`)
-and the exported lmms-eval task (``lmms_eval_task/utils.py``).
+and the exported lmms-eval tasks (``lmms_eval_task/utils.py``).
 
-Published modes (V1, arXiv 2505.22457, FutureBench; the lmms-eval futurebench task in
-sail-sg/Video-Next-Event-Prediction ``third_party/lmms-eval/lmms_eval/tasks/futurebench``):
-``direct`` asks for the letter only, ``reasoning`` for thinking then the letter inside
-``<answer>``. `question_text` builds the text, `response_choice` reads the letter of a
-response by `nextevent.rewards.mcq.extract_choice` (``direct``: the whole response, or
-what follows a closed ``<think>`` block when a reasoning model thinks anyway; ``reasoning``:
-the ``<answer>`` block only, as published), and `score_response` scores it.
+The prompt is the published one, byte for byte (V1, arXiv 2505.22457, FutureBench; the
+lmms-eval task of sail-sg/Video-Next-Event-Prediction, commit 7250875d,
+``third_party/lmms-eval/lmms_eval/tasks/futurebench``: ``future_pred_doc_to_text`` builds
+``pre_prompt + "\n" + question + "\n" + options + "\n" + post_prompt``). ``direct``
+(that task's YAML): an empty pre prompt and the post prompt ``"\nAnswer with the
+option's letter ..."``, so the text is ``"\n{question}\n{options}\n\nAnswer with ..."``;
+``reasoning`` (the YAML's commented-out reasoning block): the think-then-``<answer>``
+instruction as the pre prompt and an empty post prompt.
+
+`question_text` builds the text, `response_choice` reads the letter of a response by
+`nextevent.rewards.mcq.extract_choice` (``direct``: mode ``auto``, the whole response, or
+what follows a closed ``<think>`` block when a reasoning model thinks anyway, or an
+``<answer>`` block when one is given; ``reasoning``: the ``<answer>`` block only, as
+published), and `score_response` scores it.
 """
 
 from __future__ import annotations
@@ -19,11 +26,23 @@ from typing import Literal, NamedTuple
 from nextevent.rewards.mcq import ExtractMode, extract_choice
 
 PromptMode = Literal["direct", "reasoning"]
-POST_PROMPTS: dict[str, str] = {
-    "direct": "Answer with the option's letter from the given choices directly.",
-    "reasoning": ("Think about what happens step by step inside <think> </think> tags, then "
-                  "give only the option's letter inside <answer> </answer> tags."),
+PRE_PROMPTS: dict[str, str] = {
+    "direct": "",
+    "reasoning": ("You FIRST think about the reasoning process as an internal monologue and "
+                  "then provide the final answer.\nThe reasoning process MUST BE enclosed "
+                  "within <think> </think> tags. The final answer MUST BE put in <answer> "
+                  "</answer> tags."),
 }
+"""The published pre prompt of each mode (the V1 futurebench YAML's ``pre_prompt``)."""
+POST_PROMPTS: dict[str, str] = {
+    "direct": "\nAnswer with the option's letter from the given choices directly.",
+    "reasoning": "",
+}
+"""The published post prompt of each mode (the V1 futurebench YAML's ``post_prompt``; the
+direct one starts with a newline, as published)."""
+PAST_PREFIX = "What happened so far (in place of the video): "
+"""The line before the question that gives the past in words (text-only evaluation; not
+in the published task, which always shows the video)."""
 
 
 EXTRACT_MODES: dict[str, ExtractMode] = {"direct": "auto", "reasoning": "reasoning"}
@@ -38,32 +57,35 @@ def _check_mode(mode: str) -> None:
 
 
 def question_text(question: str, options: Mapping[str, str], mode: PromptMode = "direct",
-                  past_caption: str | None = None, *, pre_prompt: str = "",
+                  past_caption: str | None = None, *, pre_prompt: str | None = None,
                   post_prompt: str | None = None) -> str:
-    """The text part of a FutureBench prompt, lines joined by ``\\n``: ``pre_prompt`` (when
-    not empty), the past as text (when ``past_caption`` is not None), the question, the
-    options ``A. ...`` one a line in letter order, then the instruction.
+    """The text part of a FutureBench prompt, as the published task builds it:
+    ``pre_prompt + "\n" + body + "\n" + post_prompt``, where the body is the past as text
+    (one line, when ``past_caption`` is not None), the question, and the options
+    ``A. ...`` one a line in letter order. ``direct`` gives
+    ``"\n{question}\n{options}\n\nAnswer with the option's letter ..."``.
 
     Args:
         question: the item's question.
         options: letter -> option text.
-        mode: ``direct`` or ``reasoning``; picks the instruction (`POST_PROMPTS`).
+        mode: ``direct`` or ``reasoning``; picks the pre and post prompt (`PRE_PROMPTS`,
+            `POST_PROMPTS`).
         past_caption: the past in words, sent instead of the video (text only).
-        pre_prompt: a line before everything (the lmms-eval task's ``pre_prompt``).
-        post_prompt: the instruction instead of the mode's (the lmms-eval task's
-            ``post_prompt``; its YAML gives the ``direct`` one).
+        pre_prompt: the pre prompt instead of the mode's (the lmms-eval task's
+            ``pre_prompt``); an empty one still leaves the leading newline, as published.
+        post_prompt: the post prompt instead of the mode's (the lmms-eval task's
+            ``post_prompt``).
 
     Raises:
         ValueError: for an unknown ``mode``.
     """
     _check_mode(mode)
-    lines = [pre_prompt] if pre_prompt else []
-    if past_caption is not None:
-        lines.append(f"What happened so far (in place of the video): {past_caption}")
-    lines.append(question)
-    lines += [f"{x}. {options[x]}" for x in sorted(options)]
-    lines.append(POST_PROMPTS[mode] if post_prompt is None else post_prompt)
-    return "\n".join(lines)
+    pre = PRE_PROMPTS[mode] if pre_prompt is None else pre_prompt
+    post = POST_PROMPTS[mode] if post_prompt is None else post_prompt
+    body = [] if past_caption is None else [f"{PAST_PREFIX}{past_caption}"]
+    body.append(question)
+    body += [f"{x}. {options[x]}" for x in sorted(options)]
+    return pre + "\n" + "\n".join(body) + "\n" + post
 
 
 def response_choice(response: str, mode: PromptMode = "direct") -> str | None:

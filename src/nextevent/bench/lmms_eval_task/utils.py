@@ -1,13 +1,16 @@
-"""lmms-eval hooks of the local FutureBench task (copied next to the YAML by
-`nextevent bench export-lmms-eval`).
+"""lmms-eval hooks of the local FutureBench tasks (copied next to the YAMLs by
+`nextevent bench export --layout lmms-eval`).
 
-Hook signatures follow lmms-eval's task API (EvolvingLMMs-Lab/lmms-eval, v0.7.3,
-``lmms_eval/tasks/videomme/utils.py``: ``doc_to_visual(doc)``,
-``doc_to_text(doc, lmms_eval_specific_kwargs)``, ``process_results(doc, results)`` returning
-``{metric: value}``, ``aggregate_results(list_of_values)``). The prompt and the score are
+Four tasks, one per mode and input (see ``_futurebench_local_template_yaml``); each YAML
+names its own functions here, so the mode and the input never depend on
+``lmms_eval_specific_kwargs`` (which lmms-eval picks by model name). Hook signatures follow
+lmms-eval's task API (EvolvingLMMs-Lab/lmms-eval v0.7.3, ``lmms_eval/tasks/videomme/
+utils.py``: ``doc_to_visual(doc)``, ``doc_to_text(doc, lmms_eval_specific_kwargs)``,
+``process_results(doc, results)`` returning ``{metric: value}``,
+``aggregate_results(list_of_values)``). The prompt and the score are
 `nextevent.bench.prompts`' (`question_text`, `score_response`), the very functions
-``nextevent bench eval`` uses, so nextevent must be importable in the lmms-eval
-environment (``pip install nextevent``).
+``nextevent bench eval`` uses for the same mode, so nextevent must be importable in the
+lmms-eval environment (``pip install nextevent``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from nextevent.bench.prompts import question_text, score_response
-from nextevent.rewards.format import ANSWER_OPEN
+from nextevent.bench.prompts import PromptMode, question_text, score_response
 
 log = logging.getLogger("lmms-eval")
 
@@ -27,35 +29,73 @@ def futurebench_doc_to_visual(doc: dict[str, Any]) -> list[str]:
     return [doc["video_path"]] if doc.get("video_path") else []
 
 
+def futurebench_doc_to_visual_text_only(doc: dict[str, Any]) -> list[str]:
+    """No visual: the text-only tasks give the past as text."""
+    return []
+
+
+def _text(doc: dict[str, Any], kwargs: dict[str, Any] | None, mode: PromptMode,
+          text_only: bool) -> str:
+    """`question_text` of the document in ``mode``: the past caption as text when
+    ``text_only`` or the item has no clip; ``pre_prompt`` / ``post_prompt`` from the
+    kwargs when given, else the mode's published ones."""
+    kw = kwargs or {}
+    past = str(doc.get("past_caption", "")) if text_only or not doc.get("video_path") else None
+    return question_text(doc["question"], doc["options"], mode, past,
+                         pre_prompt=kw.get("pre_prompt"), post_prompt=kw.get("post_prompt"))
+
+
 def futurebench_doc_to_text(doc: dict[str, Any],
                             lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    """`nextevent.bench.prompts.question_text` of the document: ``pre_prompt``, the past
-    caption as text (for text-level items or with ``text_only: true``), question, options
-    ``A. ...`` one a line, then ``post_prompt`` (default: the instruction of ``mode``,
-    ``direct`` unless the kwargs say ``reasoning``)."""
-    kw = lmms_eval_specific_kwargs or {}
-    past = (str(doc.get("past_caption", "")) if kw.get("text_only") or not doc.get("video_path")
-            else None)
-    return question_text(doc["question"], doc["options"], kw.get("mode", "direct"), past,
-                         pre_prompt=kw.get("pre_prompt") or "",
-                         post_prompt=kw.get("post_prompt"))
+    """Direct mode with the clip (the caption for a text-level item)."""
+    return _text(doc, lmms_eval_specific_kwargs, "direct", False)
 
 
-def futurebench_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
-    """``{"futurebench_accuracy": {"id", "question_type", "pred", "answer", "correct"}}``,
-    scored by `nextevent.bench.prompts.score_response`: in ``reasoning`` mode when the
-    response holds an ``<answer>`` block, else in ``direct`` mode (lmms-eval passes no
-    kwargs here)."""
+def futurebench_doc_to_text_reasoning(
+        doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
+    """Reasoning mode with the clip (the caption for a text-level item)."""
+    return _text(doc, lmms_eval_specific_kwargs, "reasoning", False)
+
+
+def futurebench_doc_to_text_text_only(
+        doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
+    """Direct mode, the past caption in place of the clip."""
+    return _text(doc, lmms_eval_specific_kwargs, "direct", True)
+
+
+def futurebench_doc_to_text_text_only_reasoning(
+        doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
+    """Reasoning mode, the past caption in place of the clip."""
+    return _text(doc, lmms_eval_specific_kwargs, "reasoning", True)
+
+
+def _scored(doc: dict[str, Any], results: list[str], mode: PromptMode) -> dict[str, Any]:
     response = results[0] if results else ""
-    mode = "reasoning" if ANSWER_OPEN in response else "direct"
     pred, correct = score_response(response, doc["answer"], mode)
     return {"futurebench_accuracy": {
-        "id": doc["id"], "question_type": doc["question_type"], "pred": pred,
+        "id": doc["id"], "question_type": doc["question_type"], "mode": mode, "pred": pred,
         "answer": doc["answer"], "correct": correct}}
 
 
+def futurebench_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """``{"futurebench_accuracy": {"id", "question_type", "mode", "pred", "answer",
+    "correct"}}`` of a direct-mode response: `nextevent.bench.prompts.score_response` in
+    mode ``direct`` (letter extraction ``auto``: an ``<answer>`` block, else the text after
+    a closed ``<think>``, else the whole response), as ``bench eval`` scores it."""
+    return _scored(doc, results, "direct")
+
+
+def futurebench_process_results_reasoning(doc: dict[str, Any], results: list[str]
+                                          ) -> dict[str, Any]:
+    """As `futurebench_process_results`, for a reasoning-mode response: the letter of the
+    first closed ``<answer>`` block only (none without one), as ``bench eval --mode
+    reasoning`` and the published reasoning scorer read it."""
+    return _scored(doc, results, "reasoning")
+
+
 def futurebench_aggregate_results(results: list[dict[str, Any]]) -> float:
-    """Overall accuracy in percent (lmms-eval's convention); per-type accuracy is logged."""
+    """Overall accuracy in percent (lmms-eval's convention) over every question type
+    (``interp`` included); per-type accuracy is logged."""
     by_type: dict[str, list[bool]] = defaultdict(list)
     for r in results:
         by_type[r["question_type"]].append(bool(r["correct"]))
