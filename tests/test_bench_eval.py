@@ -102,3 +102,27 @@ def test_eval_of_a_text_benchmark_needs_text_only(tmp_path: Path) -> None:
                                       "http://127.0.0.1:9/v1", "--model", "m", "--out",
                                       str(tmp_path / "e")])
     assert result.exit_code == 2 and "--text-only" in result.output
+
+
+def test_a_log_line_asked_with_an_older_prompt_is_asked_again(tmp_path: Path) -> None:
+    from nextevent.rundir import EvalDir
+
+    bench = tmp_path / "bench.jsonl"
+    write_items(make_items(6, None), bench)
+    out = tmp_path / "eval"
+    args = (str(bench), "--model", "m", "--out", str(out), "--text-only")
+    with ScriptedServer(answerer({0, 1}, "direct")) as server:
+        run_eval(*args, "--base-url", server.url)
+        assert len(server.calls) == 6
+    log = out / "responses.jsonl"
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert {r["prompt_version"] for r in rows} == {"futurebench-eval-2"}
+    for row in rows[:2]:  # as written before the prompt took the official whitespace
+        row.pop("prompt_version")
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    EvalDir(out).llm_cache.unlink()  # and their cached answers, as an older version had
+    with ScriptedServer(answerer({0, 1}, "direct")) as server:
+        run_eval(*args, "--base-url", server.url)
+        assert len(server.calls) == 2  # only the two old lines
+    res = json.loads((out / "results.json").read_text())
+    assert res["overall"]["n"] == 6 and res["overall"]["accuracy"] == pytest.approx(2 / 6)

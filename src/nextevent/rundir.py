@@ -204,11 +204,13 @@ class ResponseLine(BaseModel):
     Attributes:
         id, question_type: the item's.
         model, mode, text_only: what was asked (a rerun reuses a line with the same
-            ``id``, ``model``, ``mode`` and ``text_only``).
+            ``id``, ``model``, ``mode``, ``text_only`` and ``prompt_version``).
         response: the model's answer text; reasoning: its separate reasoning text, if any.
         finish_reason: why generation stopped (``stop``, ``length``, ...), if reported.
         choice: the option letter read from the response (None: no answer).
         answer: the right letter; correct: ``choice == answer``.
+        prompt_version: `nextevent.bench.evaluate.PROMPT_VERSION` of the prompt asked
+            (None in logs written before it was recorded: asked again).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -224,6 +226,7 @@ class ResponseLine(BaseModel):
     choice: str | None = None
     answer: str
     correct: bool
+    prompt_version: str | None = None
 
 
 # ------------------------------------------- files beside a `bench build` / `t3 synth` output

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from nextevent.llm.config import LLMConfig
     from nextevent.records import Failure
 
-PROMPT_VERSION = "futurebench-blind-1"
+PROMPT_VERSION = "futurebench-blind-2"  # 2: the official whitespace
 """Part of the call-cache key; the same as the blind filter's, so their calls are shared."""
 
 

@@ -38,7 +38,7 @@ from nextevent.rundir import FAILURES_NAME, EvalDir, EvalResults, ResponseLine
 ROLE = "reasoner"
 """The `nextevent.llm` role the evaluated model is configured under (any role name works
 for the client; this one needs no vision-specific handling)."""
-PROMPT_VERSION = "futurebench-eval-1"
+PROMPT_VERSION = "futurebench-eval-2"  # 2: the official whitespace (issue 16)
 
 
 def model_config(base_url: str, model: str, *, concurrency: int = 4, max_tokens: int = 16,
@@ -89,8 +89,9 @@ async def item_messages(item: BenchItem, mode: PromptMode, text_only: bool,
     return [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
 
 
-def _log_key(row: dict[str, Any]) -> tuple[str, str, str, bool]:
-    return (row["id"], row["model"], row["mode"], row["text_only"])
+def _log_key(row: dict[str, Any]) -> tuple[str, str, str, bool, str | None]:
+    # a line asked with another prompt version is not reused (its prompt differed)
+    return (row["id"], row["model"], row["mode"], row["text_only"], row.get("prompt_version"))
 
 
 def eval_failures_path(out_dir: str | Path) -> Path:
@@ -153,7 +154,7 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
     out.root.mkdir(parents=True, exist_ok=True)
     log_path = out.responses
     cfg = config.roles[ROLE]  # type: ignore[index]
-    done: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
+    done: dict[tuple[str, str, str, bool, str | None], dict[str, Any]] = {}
     if log_path.is_file():
         cut_torn_tail(log_path)  # a line cut by a crash: asked again, appends start whole
         for line in read_jsonl(log_path, ResponseLine, what="a bench eval response",
@@ -167,7 +168,7 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
     log = log_path.open("a", encoding="utf-8")
 
     async def ask(item: BenchItem) -> dict[str, Any]:
-        key = (item.id, cfg.model, mode, text_only)
+        key = (item.id, cfg.model, mode, text_only, PROMPT_VERSION)
         if key in done:
             return done[key]
         messages = await item_messages(item, mode, text_only, cfg.video)
@@ -178,7 +179,7 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
             id=item.id, question_type=item.question_type, model=cfg.model, mode=mode,
             text_only=text_only, response=answer.content, reasoning=answer.reasoning,
             finish_reason=answer.finish_reason, choice=choice, answer=item.qa.Answer,
-            correct=correct).model_dump(mode="json")
+            correct=correct, prompt_version=PROMPT_VERSION).model_dump(mode="json")
         append_jsonl(log, row)
         return row
 
