@@ -264,7 +264,12 @@ def export(
     cft_ratio: Annotated[float, typer.Option(
         min=0.01, help="Wrong:right ratio of CFT samples (wrong per right).")] = 2.1,
     frames: Annotated[int, typer.Option(
-        min=1, help="--target trl: most frames sampled per video (frames).")] = 8,
+        min=1, help="--target trl, and easyr1 --format frames: most frames sampled per "
+        "video (frames).")] = 8,
+    data_format: Annotated[str, typer.Option(
+        "--format", help="--target easyr1: jsonl (videos) | parquet (the same rows as "
+        "Parquet) | frames (Parquet, each video as its sampled frames, JPEG inside the "
+        "file: the image-only layout the V1 (NEP) EasyR1 fork reads).")] = "jsonl",
     seed: Annotated[int, typer.Option(
         help="Seed of the question wording, sample choice and validation split.")] = 0,
     media_root: Annotated[Path | None, typer.Option(
@@ -296,6 +301,13 @@ def export(
     options = ExportOptions(seed=seed, media_root=media_root, strategy=strategy, mix=weights,
                             max_samples=max_samples, val_fraction=val_fraction,
                             cft_ratio=cft_ratio, frames=frames, layout=layout)
+    if target == "easyr1":
+        from nextevent.export.easyr1 import easyr1_options
+
+        options = easyr1_options(options, data_format=data_format)
+    elif data_format != "jsonl":
+        raise typer.BadParameter(f"--format {data_format} is for --target easyr1",
+                                 param_hint="'--format'")
     try:
         run = check_run(run_dir)
     except NextEventError as err:
