@@ -321,3 +321,21 @@ def test_export_of_clips_that_disagree_keeps_the_template_value(clip_run: Path,
     result = export_llamafactory(mixed, clip_run, tmp_path)
     assert llamafactory_values(tmp_path) == [(2.0, 8192), (2.0, 8192)]  # pixels agree
     assert "different frame rates (1.5, 3.0 fps)" in result.summary["video sampling"]
+
+
+def test_easyr1_skips_a_one_frame_clip_its_video_reader_would_refuse(
+        sample_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = build(sample_dir, run, "--clip-fps", "0.5", "--clip-max-pixels", "9000")
+    assert result.exit_code == 0, result.output
+    records = list(read_records(run / "records.jsonl"))
+    short = [r.id for r in records if r.past is not None and r.past.frame_count < 2]
+    assert short, "the case being tested: a past of one frame at 0.5 fps"
+    result = invoke("export", str(run), "--target", "easyr1", "--out", str(tmp_path / "r1"))
+    assert result.exit_code == 0, result.output
+    rows = (tmp_path / "r1" / "nep_train.jsonl").read_text().splitlines()
+    assert len(rows) == len(records) - len(short)
+    assert "needs at least 2" in result.output
+    failures = [json.loads(x) for x in (run / "failures.jsonl").read_text().splitlines()]
+    skipped = [f for f in failures if "needs at least 2" in f["error"]]
+    assert len(skipped) == len(short) and all("--format frames" in f["hint"] for f in skipped)

@@ -242,6 +242,8 @@ class EasyR1Target(SampleTarget):
     def row(self, item: Sample, part: str, index: int) -> dict[str, Any]:
         videos = self.media(item)
         if self.data_format != "frames":
+            for video in item.videos:
+                _check_two_frames(Path(video))
             return easyr1_row(item, videos)
         frames: list[bytes] = []
         for video in item.videos:
@@ -342,3 +344,29 @@ def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt:
         handle.write(text)
     os.chmod(path, 0o755)
     return path.resolve()
+
+
+MIN_VIDEO_FRAMES = 2
+"""Fewest frames qwen-vl-utils (``fetch_video``, what EasyR1 reads videos with) accepts:
+it raises ``nframes should in interval [2, ...]`` on a one-frame clip while EasyR1 builds
+its dataset, before training starts."""
+
+
+def _check_two_frames(path: Path) -> None:
+    """Raise when the clip at ``path`` has fewer than `MIN_VIDEO_FRAMES` frames.
+
+    Raises:
+        NextEventError: stage ``export``, naming the clip and what to do.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = container.streams.video[0].frames
+    except (av.error.FFmpegError, IndexError, OSError):
+        return  # unreadable clips are the media check's to report
+    if 0 < frames < MIN_VIDEO_FRAMES:
+        raise NextEventError(
+            "export", f"{path}: {frames} frame; EasyR1's video reader (qwen-vl-utils) "
+            f"needs at least {MIN_VIDEO_FRAMES}", "build with a higher --clip-fps or a "
+            "longer --min-past, or export with --format frames")
