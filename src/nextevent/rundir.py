@@ -173,6 +173,48 @@ class AccuracyFigures(BaseModel):
     n: int
 
 
+class ConsistencyFigures(BaseModel):
+    """Think-answer consistency of a set of items (`nextevent.rewards.consistency`).
+
+    Attributes:
+        rate: fraction of the judged items whose ``<answer>`` letter is the option the
+            thinking concludes, in [0, 1] (0.0 when none was judged).
+        ci95: its bootstrap 95% interval over the judged items (fractions;
+            `nextevent.bench.stats.accuracy_summary`, as for accuracy).
+        n: judged items: an ``<answer>`` letter and a thinking that names an option.
+        no_conclusion: items with an ``<answer>`` letter whose thinking names no option
+            (or that have no thinking); neither consistent nor inconsistent.
+        no_answer: items without an ``<answer>`` letter; neither consistent nor
+            inconsistent.
+        judge_failed: items the judge gave no usable answer for (listed in
+            ``failures.jsonl``, asked again on a rerun); not judged.
+    """
+
+    rate: float
+    ci95: tuple[float, float]
+    n: int
+    no_conclusion: int
+    no_answer: int
+    judge_failed: int = 0
+
+
+class ConsistencyResults(BaseModel):
+    """The ``consistency`` block of ``results.json`` (reasoning mode only).
+
+    Attributes:
+        method: who read the thinking's conclusion: ``rule`` (the last option it names)
+            or ``judge`` (the configured judge model).
+        judge_model: the judge's model name (None for ``rule``).
+        overall: over every answered item.
+        by_type: question type -> its figures, types sorted by name.
+    """
+
+    method: str
+    judge_model: str | None = None
+    overall: ConsistencyFigures
+    by_type: dict[str, ConsistencyFigures]
+
+
 class EvalResults(BaseModel):
     """``results.json`` of `nextevent bench eval`, written as
     ``json.dumps(model_dump(mode="json"), indent=2)`` (keys in this order).
@@ -186,6 +228,9 @@ class EvalResults(BaseModel):
         no_answer: responses that named no option (scored wrong).
         failed: items whose call failed for good (listed in the folder's
             ``failures.jsonl``); left out of the accuracy and asked again on a rerun.
+        consistency: think-answer consistency, overall and per question type
+            (`ConsistencyResults`); reasoning mode only, left out of the file (None)
+            in direct mode.
     """
 
     overall: AccuracyFigures
@@ -195,6 +240,7 @@ class EvalResults(BaseModel):
     text_only: bool
     no_answer: int
     failed: int = 0
+    consistency: ConsistencyResults | None = None
 
 
 class ResponseLine(BaseModel):

@@ -49,14 +49,30 @@ def _types(value: str) -> list[str]:
 
 
 def _print_summary(title: str, summary: dict, console: Console = console) -> None:
+    """Accuracy per type and overall; with a ``consistency`` block (reasoning mode) its
+    rate, CI, judged count and the items left out of it, beside the accuracy."""
     table = Table(title=title)
-    for col in ("type", "accuracy (%)", "95% CI (%)", "n"):
+    cons = summary.get("consistency")
+    cols = ["type", "accuracy (%)", "95% CI (%)", "n"]
+    if cons:
+        cols += ["consistent (%)", "95% CI (%)", "judged", "no conclusion", "no answer"]
+    for col in cols:
         table.add_column(col)
     rows = [("overall", summary["overall"])] + list(summary["by_type"].items())
     for name, s in rows:
         lo, hi = s["ci95"]
-        table.add_row(name, f"{100 * s['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}",
-                      str(s["n"]))
+        cells = [name, f"{100 * s['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}",
+                 str(s["n"])]
+        c = (cons["overall"] if name == "overall" else cons["by_type"].get(name)) if cons \
+            else None
+        if c is not None:
+            clo, chi = c["ci95"]
+            cells += [f"{100 * c['rate']:.1f}" if c["n"] else "-",
+                      f"{100 * clo:.1f}-{100 * chi:.1f}" if c["n"] else "-", str(c["n"]),
+                      str(c["no_conclusion"]), str(c["no_answer"])]
+        elif cons:
+            cells += ["-"] * 5
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -269,29 +285,53 @@ def eval_(
                                                     "item.")] = 8 * 1024 * 1024,
     progress: Annotated[bool, typer.Option(help="Show a progress line (on a "
                                            "terminal).")] = True,
+    judge_base_url: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Reasoning mode: OpenAI-compatible endpoint of a judge model that reads "
+        "which option each <think> concludes (none: the rule, the last option the "
+        "thinking names).")] = None,
+    judge_model: Annotated[str, typer.Option(help="Model name for "
+                                             "--judge-base-url.")] = "",
+    judge_api_key_env: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Environment variable holding the judge's API key (none: no key).")] = None,
 ) -> None:
     """Evaluate a model on a benchmark: accuracy per question type and overall with
     bootstrap 95% CIs (table + results.json); resumable. An item whose call fails is
-    written to failures.jsonl in --out and the others go on; a rerun asks it again."""
+    written to failures.jsonl in --out and the others go on; a rerun asks it again.
+    Reasoning mode also reports think-answer consistency (how often the <answer> letter
+    is the option the <think> text concludes) beside the accuracy."""
     import asyncio
 
     from nextevent.bench.build import read_items
-    from nextevent.bench.evaluate import eval_failures_path, evaluate_items, model_config
+    from nextevent.bench.evaluate import (
+        eval_failures_path,
+        evaluate_items,
+        judge_config,
+        model_config,
+    )
     from nextevent.llm.config import VideoInput
 
     if mode not in ("direct", "reasoning"):
         raise typer.BadParameter(f"--mode must be direct or reasoning, got {mode!r}")
     if video_mode not in ("frames", "video_url"):
         raise typer.BadParameter(f"--video-mode must be frames or video_url, got {video_mode!r}")
+    if judge_base_url and not judge_model:
+        raise typer.BadParameter("--judge-base-url needs --judge-model")
+    if judge_base_url and mode != "reasoning":
+        raise typer.BadParameter("--judge-base-url reads <think> conclusions: it needs "
+                                 "--mode reasoning")
     try:
         items = read_items(bench)
+        judge = judge_config(judge_base_url, judge_model, api_key_env=judge_api_key_env,
+                             concurrency=concurrency, timeout_s=timeout_s,
+                             max_retries=max_retries, deadline_s=deadline_s
+                             ) if judge_base_url else None
         config = model_config(base_url, model, concurrency=concurrency,
                               max_tokens=max_tokens or (16 if mode == "direct" else 1024),
                               api_key_env=api_key_env, timeout_s=timeout_s,
                               max_retries=max_retries, deadline_s=deadline_s,
                               max_response_bytes=max_response_bytes,
                               video=VideoInput(mode=video_mode, fps=fps,  # type: ignore[arg-type]
-                                               max_frames=max_frames))
+                                               max_frames=max_frames), judge=judge)
         with _item_progress(progress, len(items), "eval") as step:
             summary = asyncio.run(evaluate_items(
                 items, config, out, mode=mode, text_only=text_only,  # type: ignore[arg-type]
@@ -301,6 +341,16 @@ def eval_(
     _print_summary(f"FutureBench: {model} ({mode}{', text only' if text_only else ''})",
                    summary)
     paths = EvalDir(out)
+    cons = summary.get("consistency")
+    if cons:
+        by = "rule (last option the thinking names)" if cons["method"] == "rule" else (
+            f"judge {cons['judge_model']}")
+        console.print(f"think-answer consistency read by {by}; no conclusion and no "
+                      "answer are left out of its rate", soft_wrap=True)
+        if cons["overall"]["judge_failed"]:
+            console.print(f"[yellow]the judge failed on {cons['overall']['judge_failed']} "
+                          f"items[/yellow] (left out of the consistency; listed in "
+                          f"{eval_failures_path(out)}; rerun to ask again)", soft_wrap=True)
     console.print(f"no answer: {summary['no_answer']}; results in {paths.results}, "
                   f"raw responses in {paths.responses}")
     if summary["failed"]:

@@ -10,6 +10,18 @@ appended to ``responses.jsonl`` in the output folder (`nextevent.rundir.EvalDir`
 the same model, mode and input. Accuracy per question type and overall carries a
 bootstrap 95% CI over items (``results.json``, `nextevent.rundir.EvalResults`).
 
+In ``reasoning`` mode ``results.json`` also holds the think-answer consistency (after
+Video-R2's TAC, arXiv 2511.23478): how often the ``<answer>`` letter is the option the
+``<think>`` text concludes, overall and per type, with the same bootstrap CI
+(`summarize_consistency`). The conclusion is read by a judge model when the config has a
+`JUDGE_ROLE` role (`judge_config`; asked through the same client and cache, a
+`ThinkConclusion` JSON answer), else by the rule of `nextevent.rewards.consistency`
+(the last option the thinking names). Items whose thinking names no option and items
+without an ``<answer>`` letter are neither consistent nor inconsistent: they are
+counted apart (``no_conclusion``, ``no_answer``), not in the rate. Each new
+``responses.jsonl`` line records its ``conclusion`` and ``conclusion_by``; the figures
+are read anew for every item on each run (judge answers come from the cache).
+
 An item whose call fails for good (server down, retries or ``deadline_s`` used up, a body
 over ``max_response_bytes``, a missing clip) does not stop the others: it becomes one
 `nextevent.records.Failure` line in ``failures.jsonl`` (naming the item and the error,
@@ -21,10 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from nextevent.bench.prompts import PromptMode, question_text, score_response
 from nextevent.bench.stats import accuracy_summary
@@ -33,31 +48,107 @@ from nextevent.llm.cache import Answer, CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
 from nextevent.records import BenchItem, Failure, NextEventError
+from nextevent.rewards.consistency import think_conclusion, think_text
 from nextevent.rundir import FAILURES_NAME, EvalDir, EvalResults, ResponseLine
 
 ROLE = "reasoner"
 """The `nextevent.llm` role the evaluated model is configured under (any role name works
 for the client; this one needs no vision-specific handling)."""
 PROMPT_VERSION = "futurebench-eval-2"  # 2: the official whitespace (issue 16)
+JUDGE_ROLE = "judge"
+"""The role that reads a thinking's conclusion, when configured (`judge_config`)."""
+JUDGE_PROMPT_VERSION = "think-conclusion-1"
+JUDGE_MAX_CHARS = 16000
+"""Most characters of a thinking shown to the judge: its end (where it concludes)."""
+JUDGE_PROMPT = (
+    "Below are a multiple-choice question about what happens next in a video, its "
+    "options, and a model's reasoning about it. Which option does the reasoning itself "
+    "conclude is the answer? Judge only what the reasoning says, not whether it is "
+    "right, and answer \"none\" when it settles on no option.\n\n"
+    "Question: {question}\nOptions:\n{options}\n\nReasoning:\n<<<\n{thinking}\n>>>\n\n"
+    "Answer with JSON only: {{\"conclusion\": one of {choices}}}")
+"""The judge's prompt (the ``<answer>`` is not shown to it)."""
+
+
+class ThinkConclusion(BaseModel):
+    """The judge's answer: the option letter the reasoning concludes, or ``none``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conclusion: Literal["A", "B", "C", "D", "none"]
 
 
 def model_config(base_url: str, model: str, *, concurrency: int = 4, max_tokens: int = 16,
                  temperature: float = 0.0, api_key_env: str | None = None,
                  video: VideoInput | None = None, timeout_s: float = 120.0,
                  max_retries: int = 4, deadline_s: float | None = None,
-                 max_response_bytes: int | None = None) -> LLMConfig:
-    """An `LLMConfig` with the evaluated model as its one role (`ROLE`).
+                 max_response_bytes: int | None = None,
+                 judge: RoleConfig | None = None) -> LLMConfig:
+    """An `LLMConfig` with the evaluated model as role `ROLE` (and ``judge``, when
+    given, as role `JUDGE_ROLE`).
 
     ``timeout_s`` bounds one try, ``deadline_s`` one call over all its tries and waits
     (None: `nextevent.llm.config.RoleConfig.call_deadline_s`'s default), both in seconds;
     ``max_response_bytes`` caps a response body (None: the `RoleConfig` default).
     """
     extra = {} if max_response_bytes is None else {"max_response_bytes": max_response_bytes}
-    return LLMConfig(roles={ROLE: RoleConfig(  # type: ignore[dict-item]
+    config = LLMConfig(roles={ROLE: RoleConfig(  # type: ignore[dict-item]
         base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature,
         max_tokens=max_tokens, concurrency=concurrency, timeout_s=timeout_s,
         max_retries=max_retries, deadline_s=deadline_s, structured="none",
         video=video or VideoInput(), **extra)}, source="nextevent bench")
+    return config if judge is None else with_judge(config, judge)
+
+
+def judge_config(base_url: str, model: str, *, api_key_env: str | None = None,
+                 concurrency: int = 4, max_tokens: int = 256, timeout_s: float = 120.0,
+                 max_retries: int = 4, deadline_s: float | None = None) -> RoleConfig:
+    """The `RoleConfig` of a judge model for `JUDGE_ROLE` (temperature 0, JSON answers
+    through ``response_format`` where the server takes it: structured ``auto``)."""
+    return RoleConfig(base_url=base_url, model=model, api_key_env=api_key_env,
+                      temperature=0.0, max_tokens=max_tokens, concurrency=concurrency,
+                      timeout_s=timeout_s, max_retries=max_retries, deadline_s=deadline_s,
+                      structured="auto")
+
+
+def with_judge(config: LLMConfig, judge: RoleConfig) -> LLMConfig:
+    """``config`` with ``judge`` as its `JUDGE_ROLE` role. (`nextevent.llm.config.Role`
+    names no ``judge`` role, so a config file cannot give one yet; `LLMClient` takes any
+    role name, so the role is added without that check.)"""
+    return config.model_copy(update={"roles": {**config.roles, JUDGE_ROLE: judge}})
+
+
+def judge_messages(item: BenchItem, thinking: str) -> list[dict[str, Any]]:
+    """The judge's one user message for an item's thinking (`JUDGE_PROMPT`; the end of
+    the thinking, at most `JUDGE_MAX_CHARS` characters)."""
+    letters = sorted(item.qa.Options)
+    text = JUDGE_PROMPT.format(
+        question=item.qa.Question,
+        options="\n".join(f"{x}. {item.qa.Options[x]}" for x in letters),
+        thinking=thinking.strip()[-JUDGE_MAX_CHARS:],
+        choices=", ".join(f'"{x}"' for x in [*letters, "none"]))
+    return [{"role": "user", "content": text}]
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
+
+
+def parse_conclusion(answer: Answer, letters: Sequence[str]) -> str | None:
+    """The judge's letter (None for ``none``) from its JSON answer (code fences and a
+    ``<think>`` block around it are fine).
+
+    Raises:
+        ValueError: when the answer holds no valid `ThinkConclusion`, or a letter that is
+            not one of ``letters`` (the client then re-asks once).
+    """
+    text = _THINK_BLOCK.sub("", answer.content)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError(f"the answer holds no JSON object: {text[:80]!r}")
+    got = ThinkConclusion.model_validate_json(text[start:end + 1]).conclusion
+    if got != "none" and got not in letters:
+        raise ValueError(f"conclusion {got!r} is not one of the options {list(letters)}")
+    return None if got == "none" else got
 
 
 async def item_messages(item: BenchItem, mode: PromptMode, text_only: bool,
@@ -137,8 +228,12 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
 
     Returns:
         ``{"overall": {"accuracy", "ci95", "n"}, "by_type": {type: {...}}, "model",
-        "mode", "text_only", "no_answer", "failed"}`` (fractions in [0, 1]), also
-        written to ``results.json``.
+        "mode", "text_only", "no_answer", "failed"}`` (fractions in [0, 1]), in
+        ``reasoning`` mode also ``"consistency"`` (`summarize_consistency`, with
+        ``method`` ``judge`` when ``config`` has a `JUDGE_ROLE` role, else ``rule``);
+        also written to ``results.json``. An item the judge fails on stays in the
+        accuracy, is counted in ``consistency``'s ``judge_failed`` and gets a
+        ``failures.jsonl`` line of stage ``bench-judge``.
 
     Raises:
         NextEventError: stage ``bench``, before anything is asked, for an item without
@@ -163,14 +258,17 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
                                "another --out"):
             row = line.model_dump(mode="json")
             done[_log_key(row)] = row
+    judge = config.roles.get(JUDGE_ROLE) if mode == "reasoning" else None  # type: ignore[call-overload]
+    conclusion_by = "rule" if judge is None else f"judge:{judge.model}"
     client = LLMClient(config, CallCache(out.llm_cache))
     failures: list[Failure] = []
+    judge_failed: set[str] = set()
     log = log_path.open("a", encoding="utf-8")
 
-    async def ask(item: BenchItem) -> dict[str, Any]:
+    async def ask(item: BenchItem) -> tuple[dict[str, Any], bool]:
         key = (item.id, cfg.model, mode, text_only, PROMPT_VERSION)
         if key in done:
-            return done[key]
+            return done[key], False
         messages = await item_messages(item, mode, text_only, cfg.video)
         answer: Answer = await client.ask(ROLE, messages, lambda a: a, stage="bench-eval",
                                           prompt_version=PROMPT_VERSION)
@@ -180,15 +278,40 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
             text_only=text_only, response=answer.content, reasoning=answer.reasoning,
             finish_reason=answer.finish_reason, choice=choice, answer=item.qa.Answer,
             correct=correct, prompt_version=PROMPT_VERSION).model_dump(mode="json")
-        append_jsonl(log, row)
-        return row
+        return row, True
+
+    async def conclude(item: BenchItem, row: dict[str, Any]) -> str | None:
+        """The option the row's thinking concludes (None: none, or no answer to check)."""
+        thinking = think_text(row["response"], row.get("reasoning"))
+        if row["choice"] is None or thinking is None:
+            return None
+        if judge is None:
+            return think_conclusion(thinking, item.qa.Options)
+        letters = sorted(item.qa.Options)
+        return await client.ask(JUDGE_ROLE, judge_messages(item, thinking),
+                                lambda a: parse_conclusion(a, letters), stage="bench-judge",
+                                prompt_version=JUDGE_PROMPT_VERSION,
+                                schema=ThinkConclusion.model_json_schema(),
+                                schema_name="think_conclusion")
 
     async def one(item: BenchItem) -> dict[str, Any] | None:
+        row: dict[str, Any] | None
         try:
-            row: dict[str, Any] | None = await ask(item)
+            row, new = await ask(item)
         except Exception as err:  # one item's failure is its own: the others go on
             failures.append(item_failure(item.id, err, client.redact))
-            row = None
+            row, new = None, False
+        if row is not None and mode == "reasoning":
+            by: str | None = conclusion_by
+            try:
+                conclusion = await conclude(item, row)
+            except Exception as err:  # the judge's failure costs the consistency only
+                failures.append(item_failure(item.id, err, client.redact, "bench-judge"))
+                judge_failed.add(item.id)
+                conclusion = by = None
+            row = {**row, "conclusion": conclusion, "conclusion_by": by}
+        if new and row is not None:
+            append_jsonl(log, row)
         if on_item is not None:
             on_item(row is None)
         return row
@@ -207,11 +330,18 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
                                  encoding="utf-8")
     else:
         failures_path.unlink(missing_ok=True)  # the last run's: those items are answered
+    consistency = None
+    if mode == "reasoning":
+        consistency = {"method": "rule" if judge is None else "judge",
+                       "judge_model": None if judge is None else judge.model,
+                       **summarize_consistency(rows, judge_failed=judge_failed, seed=seed)}
     results = EvalResults(**summarize(rows, seed=seed), model=cfg.model, mode=mode,
                           text_only=text_only,
                           no_answer=sum(r["choice"] is None for r in rows),
-                          failed=len(failures))
-    summary = results.model_dump(mode="json")
+                          failed=len(failures) - len(judge_failed),
+                          consistency=consistency)  # type: ignore[arg-type]
+    summary = results.model_dump(mode="json",
+                                 exclude=None if consistency else {"consistency"})
     out.results.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
@@ -224,3 +354,33 @@ def summarize(rows: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any
         by[r["question_type"]].append(float(r["correct"]))
     return {"overall": accuracy_summary([float(r["correct"]) for r in rows], seed=seed),
             "by_type": {t: accuracy_summary(v, seed=seed) for t, v in sorted(by.items())}}
+
+
+def summarize_consistency(rows: Sequence[dict[str, Any]], *,
+                          judge_failed: set[str] | frozenset[str] = frozenset(),
+                          seed: int = 0) -> dict[str, Any]:
+    """``{"overall": ..., "by_type": ...}`` think-answer consistency of reasoning-mode rows
+    (``id``, ``question_type``, ``choice``, ``conclusion``): ``rate`` of the judged rows
+    (an answer letter and a conclusion) whose conclusion is the answer letter, its
+    bootstrap 95% CI (`nextevent.bench.stats.accuracy_summary`, as accuracy), ``n``
+    judged, and the rows left out: ``no_answer`` (no letter), ``no_conclusion`` (a letter,
+    but the thinking names no option) and ``judge_failed`` (ids in ``judge_failed``)."""
+    def figures(part: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        values, counts = [], {"no_conclusion": 0, "no_answer": 0, "judge_failed": 0}
+        for r in part:
+            if r["choice"] is None:
+                counts["no_answer"] += 1
+            elif r["id"] in judge_failed:
+                counts["judge_failed"] += 1
+            elif r.get("conclusion") is None:
+                counts["no_conclusion"] += 1
+            else:
+                values.append(float(r["conclusion"] == r["choice"]))
+        acc = accuracy_summary(values, seed=seed)
+        return {"rate": acc["accuracy"], "ci95": acc["ci95"], "n": acc["n"], **counts}
+
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by[r["question_type"]].append(r)
+    return {"overall": figures(rows),
+            "by_type": {t: figures(v) for t, v in sorted(by.items())}}

@@ -15,7 +15,9 @@ instruction as the pre prompt and an empty post prompt.
 `nextevent.rewards.mcq.extract_choice` (``direct``: mode ``auto``, the whole response, or
 what follows a closed ``<think>`` block when a reasoning model thinks anyway, or an
 ``<answer>`` block when one is given; ``reasoning``: the ``<answer>`` block only, as
-published), and `score_response` scores it.
+published), and `score_response` scores it. `response_conclusion` reads the option a
+reasoning response's ``<think>`` text concludes (`nextevent.rewards.consistency`), for
+``bench eval``'s think-answer consistency.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
+from nextevent.rewards.consistency import think_conclusion, think_text
 from nextevent.rewards.mcq import ExtractMode, extract_choice
 
 PromptMode = Literal["direct", "reasoning"]
@@ -120,3 +123,18 @@ def score_response(response: str, answer: str, mode: PromptMode = "direct") -> S
     """
     choice = response_choice(response, mode)
     return Score(choice, choice is not None and choice == answer)
+
+
+def response_conclusion(response: str, options: Mapping[str, str] | None = None,
+                        reasoning: str | None = None) -> str | None:
+    """The option letter a response's thinking concludes, by the rule of
+    `nextevent.rewards.consistency.think_conclusion` (the last option it names, by letter
+    or, when ``options`` are given, by text), or None: no thinking (`think_text`: the
+    ``<think>`` block, else the server's separate ``reasoning``, else the text before
+    ``<answer>``), or a thinking that names no option.
+
+    Raises:
+        TypeError: when ``response`` is not a string.
+    """
+    thinking = think_text(response, reasoning)
+    return None if thinking is None else think_conclusion(thinking, options)

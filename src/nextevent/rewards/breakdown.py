@@ -16,7 +16,10 @@ class RewardBreakdown:
         accuracy: the task score in [0, 1] without the format part: MCQ correctness, or
             for the open-ended reward the weighted mean of its content components.
         components: each content component's score in [0, 1] (``similarity``,
-            ``rouge_l``, ``judge`` for the open-ended reward); only those computed.
+            ``rouge_l``, ``judge`` for the open-ended reward; ``consistency``, the
+            think-answer consistency of `nextevent.rewards.consistency`, for a
+            multiple-choice reward given a positive ``consistency_weight``); only those
+            computed.
         answer: the text that was scored (the ``<answer>`` content, the extracted letter,
             or "" when none).
     """

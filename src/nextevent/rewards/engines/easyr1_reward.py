@@ -25,6 +25,11 @@ Two reward functions, both batch:
 
 Both take ``format_weight`` (default 0.1, as EasyR1's math example):
 ``overall = (1 - format_weight) * accuracy + format_weight * format``.
+``compute_score_mcq`` also takes ``consistency_weight`` (default 0: off), the share of
+think-answer consistency (`nextevent.rewards.consistency`; logged as ``consistency``):
+``overall = (1 - format_weight - consistency_weight) * accuracy + format_weight * format
++ consistency_weight * consistency``. Set it with
+``worker.reward.reward_function_kwargs='{format_weight: 0.1, consistency_weight: 0.1}'``.
 """
 
 from __future__ import annotations
@@ -77,21 +82,32 @@ def compute_score(
 
 
 def compute_score_mcq(
-    reward_inputs: list[dict[str, Any]] | dict[str, Any], format_weight: float = 0.1
+    reward_inputs: list[dict[str, Any]] | dict[str, Any],
+    format_weight: float = 0.1,
+    consistency_weight: float = 0.0,
 ) -> list[dict[str, float]] | dict[str, float]:
     """Multiple-choice reward: the response's option letter against ``ground_truth``.
 
     The letter is read from the ``<answer>`` block when there is one (see
     `nextevent.rewards.mcq.extract_choice`, mode ``auto``).
 
+    Args:
+        reward_inputs: as for `compute_score`.
+        format_weight: share of ``overall`` given to the format reward, in [0, 1).
+        consistency_weight: share given to think-answer consistency (0: off), in
+            [0, 1 - format_weight).
+
     Returns:
-        One dict per input: ``overall``, ``format``, ``accuracy`` (1.0 right, 0.0 not).
+        One dict per input: ``overall``, ``format``, ``accuracy`` (1.0 right, 0.0 not),
+        and ``consistency`` (1.0 or 0.0) when its weight is positive.
 
     Raises:
         KeyError: when an input lacks ``response`` or ``ground_truth``.
-        ValueError: when a ``ground_truth`` is not an option letter A-D.
+        ValueError: when a ``ground_truth`` is not an option letter A-D, or a weight is
+            out of range.
     """
-    return _score(reward_inputs, partial(mcq_breakdowns, format_weight=format_weight))
+    return _score(reward_inputs, partial(mcq_breakdowns, format_weight=format_weight,
+                                         consistency_weight=consistency_weight))
 
 
 def _score(

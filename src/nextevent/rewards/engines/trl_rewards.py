@@ -19,6 +19,11 @@ Functions:
 - ``format_reward``: 1.0 for ``<think>...</think><answer>...</answer>``, else 0.0.
 - ``mcq_reward``: 1.0 when the option letter matches the column ``answer`` (else
   ``ground_truth``, ``solution``).
+- ``consistency_reward``: 1.0 when the ``<answer>`` letter is the option the ``<think>``
+  text concludes (`nextevent.rewards.consistency`), else 0.0. Off unless listed: add it
+  to ``reward_funcs`` with its share in ``GRPOConfig.reward_weights`` (e.g.
+  ``reward_funcs=[mcq_reward, format_reward, consistency_reward]``,
+  ``reward_weights=[0.8, 0.1, 0.1]``).
 - ``make_nep_reward``: a ``nep_reward`` with other weights (ROUGE-L, a judge).
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from nextevent.rewards import consistency as _consistency
 from nextevent.rewards import format as _format
 from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE
 from nextevent.rewards.engines.common import shared_nep_reward
@@ -109,6 +115,20 @@ def mcq_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     texts = [completion_text(c) for c in completions]
     answers = _column(kwargs, MCQ_ANSWER_COLUMNS, len(texts), "answer letter")
     return [mcq_accuracy(t, a) for t, a in zip(texts, answers, strict=True)]
+
+
+def consistency_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 per completion whose ``<answer>`` letter is the option its ``<think>`` text
+    concludes, else 0.0 (rule: `nextevent.rewards.consistency`; an ``options`` column
+    of letter -> text mappings, when the dataset has one, lets it match option texts)."""
+    texts = [completion_text(c) for c in completions]
+    options = kwargs.get("options")
+    rows = list(options) if options is not None else [None] * len(texts)
+    if len(rows) != len(texts):
+        raise ValueError(f"column 'options' has {len(rows)} values for {len(texts)} "
+                         "completions")
+    return [_consistency.consistency_reward(t, o if isinstance(o, Mapping) else None)
+            for t, o in zip(texts, rows, strict=True)]
 
 
 def make_nep_reward(

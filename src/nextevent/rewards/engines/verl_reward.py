@@ -25,7 +25,12 @@ truth = ``caption_part2``) or ``nextevent/mcq`` (ground truth = option letter); 
 letter A-D is multiple choice and anything else open-ended.
 
 Returned keys, always the same: ``score`` (= ``(1 - format_weight) * accuracy +
-format_weight * format``), ``format``, ``accuracy``.
+format_weight * format``), ``format``, ``accuracy``. ``consistency_weight`` (default 0:
+off) gives multiple-choice rows a share of think-answer consistency
+(`nextevent.rewards.consistency`): their ``score`` is ``(1 - format_weight -
+consistency_weight) * accuracy + format_weight * format + consistency_weight *
+consistency``, and every row then has a ``consistency`` key (0.0 on open-ended rows,
+which name no option and whose score it does not enter).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nextevent.rewards.engines import DATA_SOURCE_MCQ, DATA_SOURCE_NEP
-from nextevent.rewards.engines.common import mcq_breakdowns, nep_breakdowns
+from nextevent.rewards.engines.common import check_mcq_weights, mcq_breakdowns, nep_breakdowns
 from nextevent.rewards.mcq import LETTERS
 
 _TASKS = {DATA_SOURCE_NEP: "nep", DATA_SOURCE_MCQ: "mcq"}
@@ -64,6 +69,7 @@ def compute_score(
     extra_info: dict[str, Any] | None = None,
     format_weight: float = 0.1,
     rouge_weight: float = 0.0,
+    consistency_weight: float = 0.0,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Reward of one response (verl's naive reward manager).
@@ -72,10 +78,13 @@ def compute_score(
         data_source, solution_str, ground_truth, extra_info: as verl passes them.
         format_weight: share of ``score`` given to the format reward, in [0, 1).
         rouge_weight: share of the open-ended accuracy given to ROUGE-L.
+        consistency_weight: share of a multiple-choice ``score`` given to think-answer
+            consistency (0: off), in [0, 1 - format_weight).
         **kwargs: other keywords verl may pass (ignored).
 
     Returns:
-        ``{"score", "format", "accuracy"}``, floats in [0, 1].
+        ``{"score", "format", "accuracy"}`` (+ ``consistency`` when its weight is
+        positive), floats in [0, 1].
 
     Raises:
         ValueError: for an empty ground truth, a bad answer letter or weight.
@@ -83,6 +92,7 @@ def compute_score(
     return compute_score_batch(
         [data_source], [solution_str], [ground_truth], [extra_info],
         format_weight=format_weight, rouge_weight=rouge_weight,
+        consistency_weight=consistency_weight,
     )[0]
 
 
@@ -93,12 +103,14 @@ def compute_score_batch(
     extra_infos: Sequence[dict[str, Any] | None] | None = None,
     format_weight: float = 0.1,
     rouge_weight: float = 0.0,
+    consistency_weight: float = 0.0,
     **kwargs: Any,
 ) -> list[dict[str, float]]:
     """Rewards of a batch of responses (verl's batch reward manager).
 
     Returns:
-        One ``{"score", "format", "accuracy"}`` dict per response, in order.
+        One ``{"score", "format", "accuracy"}`` dict per response, in order (+
+        ``consistency`` in every one when ``consistency_weight`` is positive).
 
     Raises:
         ValueError: when the lists differ in length, or as `compute_score`.
@@ -110,6 +122,7 @@ def compute_score_batch(
             f"verl passed {len(data_sources)} data sources, {n} solutions, "
             f"{len(ground_truths)} ground truths and {len(infos)} extra_infos"
         )
+    check_mcq_weights(format_weight, consistency_weight)
     tasks = [
         task_of(s, g, i) for s, g, i in zip(data_sources, ground_truths, infos, strict=True)
     ]
@@ -125,7 +138,10 @@ def compute_score_batch(
                 responses, golds, format_weight=format_weight, rouge_weight=rouge_weight
             )
         else:
-            scores = mcq_breakdowns(responses, golds, format_weight=format_weight)
+            scores = mcq_breakdowns(responses, golds, format_weight=format_weight,
+                                    consistency_weight=consistency_weight)
         for k, score in zip(rows, scores, strict=True):
             out[k] = {"score": score.overall, "format": score.format, "accuracy": score.accuracy}
+            if consistency_weight > 0:  # verl wants the same keys from every row
+                out[k]["consistency"] = score.components.get("consistency", 0.0)
     return out
