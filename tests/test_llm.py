@@ -269,7 +269,7 @@ def test_toml_config_and_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text('[roles.critic]\nbase_url = "http://x/v1"\nmodel = "m"\nconcurency = 2\n')
     with pytest.raises(NextEventError, match="concurency"):
         load_llm_config(path, {})
-    path.write_text('[roles.judge]\nmodel = "m"\n')
+    path.write_text('[roles.narrator]\nmodel = "m"\n')
     with pytest.raises(NextEventError, match="unknown role"):
         load_llm_config(path, {})
     with pytest.raises(NextEventError, match="does not exist"):

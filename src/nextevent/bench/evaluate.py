@@ -112,9 +112,8 @@ def judge_config(base_url: str, model: str, *, api_key_env: str | None = None,
 
 
 def with_judge(config: LLMConfig, judge: RoleConfig) -> LLMConfig:
-    """``config`` with ``judge`` as its `JUDGE_ROLE` role. (`nextevent.llm.config.Role`
-    names no ``judge`` role, so a config file cannot give one yet; `LLMClient` takes any
-    role name, so the role is added without that check.)"""
+    """``config`` with ``judge`` as its `JUDGE_ROLE` role (``judge`` in
+    `nextevent.llm.config.ROLES`)."""
     return config.model_copy(update={"roles": {**config.roles, JUDGE_ROLE: judge}})
 
 

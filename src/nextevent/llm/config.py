@@ -35,8 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nextevent.records import NextEventError
 
-Role = Literal["captioner", "grounder", "planner", "reasoner", "rewriter", "critic"]
-ROLES: tuple[Role, ...] = ("captioner", "grounder", "planner", "reasoner", "rewriter", "critic")
+Role = Literal["captioner", "grounder", "planner", "reasoner", "rewriter", "critic", "judge"]
+ROLES: tuple[Role, ...] = ("captioner", "grounder", "planner", "reasoner", "rewriter", "critic",
+                           "judge")
+"""``judge`` reads which option a reasoning trace concludes (`bench eval --mode
+reasoning`, think-answer consistency); builds do not use it."""
 VISION_ROLES: frozenset[str] = frozenset({"captioner", "grounder"})
 """Roles that are sent the video (frames or a video URL); the others get text only."""
 
