@@ -119,6 +119,12 @@ def build(
         "split, ground, cut, predict, rewrite, critique.")] = None,
     skip_stage: Annotated[str | None, typer.Option(
         help="Comma-separated model stages to skip.")] = None,
+    predictions: Annotated[int, typer.Option(
+        min=1, help="K: ask the reasoner K times per record (sample i > 0 sends seed "
+        "role seed + i; give the reasoner a temperature above 0), then rewrite and "
+        "critique each; the record keeps all K with their verdicts (pass rate = right / "
+        "K). A rerun may raise K: only the new samples are asked for, and each record is "
+        "replaced in place. Lowering it is refused like another option.")] = 1,
     force: Annotated[bool, typer.Option(
         "--force", help="When --out holds a run built with other options (annotations, "
         "format, cut, clip fps and pixels, splits, planner settings, shots, seed), start "
@@ -175,6 +181,7 @@ def build(
         "splits-per-video": splits_per_video, "min-past": min_past,
         "min-future": min_future, "min-events": min_events,
         "snap-tolerance": snap_tolerance, "shots": shots, "seed": seed,
+        "predictions": predictions,
     }
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
@@ -184,7 +191,13 @@ def build(
                               snap_tolerance_s=snap_tolerance,
                               splits_per_video=splits_per_video, seed=seed),
         detect_shots=shots, stages=chosen_stages, prompts_dir=prompts,
+        predictions=predictions,
     )
+    if predictions > 1 and llm is not None and "reasoner" in llm.roles and (
+            llm.roles["reasoner"].temperature == 0):
+        console.print(styled(("warning", "yellow"), f": --predictions {predictions} with "
+                             "the reasoner at temperature 0: a deterministic server gives "
+                             "the same prediction K times; set its temperature above 0"))
     try:
         summary = run_build(imported.annotations if imported is not None else None,
                             videos.resolve(), config, llm=llm, engine=engine,
@@ -199,6 +212,9 @@ def build(
     title = "nextevent build" + (" --llm-config" if llm is not None else "") + (
         " --engine ray" if engine == "ray" else "")
     console.print(build_table(summary, f"{title} -> {out}"))
+    if summary.records_upgraded:
+        console.print(f"records upgraded to {predictions} predictions: "
+                      f"{summary.records_upgraded}")
     run = RunDir(out)
     console.print(f"records:  {run.records}\nfailures: {run.failures}\n"
                   + (f"usage:    {run.usage}\n" if llm is not None else "")

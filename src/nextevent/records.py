@@ -14,7 +14,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 SnapKind = Literal["shot_boundary", "keyframe", "event_boundary"]
 """What a split point was moved onto: a detected shot boundary, a keyframe (fast cut
@@ -187,6 +195,29 @@ class Critique(_Model):
     conclusion: Literal["right", "wrong"]
 
 
+class PredictionSample(_Model):
+    """One of a record's K predictions (``nextevent build --predictions K``): the
+    reasoner asked once more, with a seed of its own, then rewritten and critiqued.
+
+    Attributes:
+        index: the sample's number, 0 to K-1. Sample 0 is the record's `NEPRecord.reasoning`
+            / `NEPRecord.critique` (V1's one prediction), asked exactly as a build without
+            ``--predictions`` asks it (same request, same cache entry).
+        seed: the ``seed`` sent with the reasoner's request in place of the role's own:
+            None for sample 0 (the role's own ``seed``, if it has one), for sample
+            ``i > 0`` the role's seed (0 when it has none) plus ``i``
+            (`nextevent.pipeline.model_steps.sample_seed`), so every sample is its own
+            cached call.
+        reasoning: the prediction and its rewrite (steps 6 and 7).
+        critique: the critic's verdict (step 8); None when the critique stage did not run.
+    """
+
+    index: int = Field(ge=0)
+    seed: int | None = None
+    reasoning: Reasoning
+    critique: Critique | None = None
+
+
 class QATurn(_Model):
     """One turn of a V1 full-video ``mc_qa`` / ``oe_qa`` conversation (LLaVA style)."""
 
@@ -219,7 +250,13 @@ class NEPRecord(_Model):
         caption: full-video caption if known (V1 ``caption``).
         caption_part1: text of the past events, in order (V1 ``split_caption``).
         caption_part2: text of the future events, in order; the NEP label.
-        reasoning, critique: filled by the model-backed stages, else None.
+        reasoning, critique: filled by the model-backed stages, else None; with K
+            predictions, sample 0's (so V1's shape holds the first sample).
+        samples: every prediction when the record has more than one (``build
+            --predictions K``, K > 1), sample 0 included (its `reasoning` and `critique`
+            equal the record's); empty for a record with at most one prediction, whose
+            one sample is `reasoning` / `critique` (see `predictions`). An empty list is
+            left out of the record's JSON, so such records read and write as before.
         mc_qa, oe_qa: V1 full-video QA turns, kept for round trips.
         extra: source fields with no typed home, kept for round trips (e.g. V1's original
             ``video_path`` / ``full_video_path`` strings when the media was not probed).
@@ -242,9 +279,64 @@ class NEPRecord(_Model):
     caption_part2: str
     reasoning: Reasoning | None = None
     critique: Critique | None = None
+    samples: list[PredictionSample] = Field(default_factory=list)
     mc_qa: list[QATurn] | None = None
     oe_qa: list[QATurn] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _samples_in_order(self) -> NEPRecord:
+        if [s.index for s in self.samples] != list(range(len(self.samples))):
+            raise ValueError("samples must be numbered 0, 1, ... in order (index)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_samples(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.samples:
+            data.pop("samples", None)
+        return data
+
+    @property
+    def predictions(self) -> list[PredictionSample]:
+        """Every prediction of the record, sample 0 first: `samples` when it holds them,
+        else the one `reasoning` (with `critique`) as sample 0, else none. A sample's
+        ``seed`` is None in the one-prediction form (it was not stored)."""
+        if self.samples:
+            return list(self.samples)
+        if self.reasoning is None:
+            return []
+        return [PredictionSample(index=0, reasoning=self.reasoning, critique=self.critique)]
+
+    def with_predictions(self, predictions: list[PredictionSample]) -> NEPRecord:
+        """A copy holding ``predictions`` (numbered 0.. in order): sample 0 as `reasoning`
+        / `critique`, all of them in `samples` when there is more than one.
+
+        Raises:
+            ValueError: when ``predictions`` is empty or not numbered 0, 1, ... in order.
+        """
+        if not predictions:
+            raise ValueError("a record needs at least one prediction to hold them")
+        if [s.index for s in predictions] != list(range(len(predictions))):
+            raise ValueError("predictions must be numbered 0, 1, ... in order (index)")
+        first = predictions[0]
+        return self.model_copy(update={
+            "reasoning": first.reasoning, "critique": first.critique,
+            "samples": list(predictions) if len(predictions) > 1 else []})
+
+    @property
+    def verdicts(self) -> list[Literal["right", "wrong"]]:
+        """The critic's conclusion of each judged prediction, in sample order."""
+        return [s.critique.conclusion for s in self.predictions if s.critique is not None]
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of the judged predictions judged right (right / judged, 0 to 1); with
+        every sample judged, right / K. None when no prediction was judged."""
+        verdicts = self.verdicts
+        if not verdicts:
+            return None
+        return verdicts.count("right") / len(verdicts)
 
     @property
     def past_events(self) -> list[Event]:

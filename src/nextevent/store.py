@@ -13,6 +13,13 @@ Layout of ``RUN_DIR``::
 says ``done``; if the process dies between the two, opening the store again reads the
 ids already in ``records.jsonl`` and marks them done, so a rerun never writes a record
 twice. A partial last line (killed mid-write) is truncated on open.
+
+One change is not an append: a rerun with more predictions per record (``build
+--predictions K``) puts each upgraded record in place of its old line
+(`RunStore.replace_record`). Upgrades are gathered and written together, by rewriting
+the whole file under a temporary name, synced, then renamed over ``records.jsonl``: a
+process killed at any point leaves the old file or the new one, so each record is there
+exactly once, old or new (the rename is atomic; the old file is never edited).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from nextevent.jsonl import (
     append_jsonl,
     cut_torn_tail,
     decode_line,
+    dump_line,
     iter_lines,
     read_jsonl,
 )
@@ -51,6 +59,10 @@ from nextevent.rundir import (  # noqa: F401  (names re-exported for older impor
 )
 
 Status = Literal["done", "failed", "skipped"]
+REPLACE_BATCH = 256
+"""Fewest upgraded records (`RunStore.replace_record`) gathered before ``records.jsonl``
+is rewritten with them; the batch grows to a tenth of the stored records, so upgrading a
+whole run rewrites the file about ten times, not once per record."""
 STORE_HINT = ("the run directory holds a file nextevent did not write; move the run away "
               "and build it again, or delete the line")
 """The hint of an error for a line of a run's own files that does not read back."""
@@ -81,6 +93,8 @@ class RunStore:
         """What opening the run repaired (quarantined lines, a rebuilt state, videos whose
         records were lost), each also a line in ``failures.jsonl`` (stage ``store``)."""
         self._db = self._open_state()
+        self._predictions: dict[str, int] = {}
+        self._pending: dict[str, NEPRecord] = {}
         self._record_ids = self._recover_records()
         self._failure_keys = self._recover(self.failures_path, "key")
         # A record that reached disk is done, whatever state.sqlite says.
@@ -151,6 +165,7 @@ class RunStore:
                 bad.append((number, raw, str(err)))
                 continue
             ids[record.id] = record.video_id
+            self._predictions[record.id] = len(record.predictions)
         if bad:
             self._quarantine(bad)
         return ids
@@ -213,6 +228,71 @@ class RunStore:
         """True when a record with this id is already in ``records.jsonl``."""
         return record_id in self._record_ids
 
+    def records_short_of(self, predictions: int) -> list[NEPRecord]:
+        """The stored records with at least one prediction and fewer than
+        ``predictions`` (`NEPRecord.predictions`), in file order: what a rerun with a
+        larger ``--predictions`` upgrades. Records without any prediction (built without
+        the predict stage) are not among them."""
+        short = {rid for rid, n in self._predictions.items() if 0 < n < predictions}
+        if not short:
+            return []
+        return [r for r in self.records() if r.id in short]
+
+    def prediction_count(self, record_id: str) -> int:
+        """Predictions of the stored record ``record_id`` (0 when it has none or is not
+        stored), as the store knows it (upgrades not yet written included)."""
+        return self._predictions.get(record_id, 0)
+
+    def replace_record(self, record: NEPRecord) -> bool:
+        """Put ``record`` in place of the stored record with its id (an upgrade with more
+        predictions). Upgrades are gathered and written together (`flush_replacements`;
+        at `REPLACE_BATCH` or a tenth of the records, whichever is more, and on `close`);
+        one that is lost to a crash before that leaves the old record, which a rerun
+        upgrades again.
+
+        Returns:
+            False, changing nothing, when no record with that id is stored.
+
+        Raises:
+            OSError: when a due rewrite of ``records.jsonl`` fails (the old file stays).
+        """
+        if record.id not in self._record_ids:
+            return False
+        self._pending[record.id] = record
+        self._predictions[record.id] = len(record.predictions)
+        if len(self._pending) >= max(REPLACE_BATCH, len(self._record_ids) // 10):
+            self.flush_replacements()
+        return True
+
+    def flush_replacements(self) -> int:
+        """Write the gathered upgrades: ``records.jsonl`` rewritten under a temporary
+        name with each upgraded record on its old line, synced, renamed over the old file,
+        and the folder synced (see the module docstring).
+
+        Returns:
+            The number of records replaced.
+
+        Raises:
+            OSError: when the file cannot be written; the old file and the gathered
+                upgrades stay.
+        """
+        if not self._pending:
+            return 0
+        path, pending = self.records_path, self._pending
+        self._records.flush()
+        with atomic_path(path) as tmp, tmp.open("wb") as out:
+            for _, raw in iter_lines(path):
+                record = pending.get(json.loads(raw).get("id"))
+                out.write((dump_line(record) + "\n").encode("utf-8") if record is not None
+                          else raw if raw.endswith(b"\n") else raw + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        _sync_folder(path.parent)
+        self._records.close()
+        self._records = path.open("a", encoding="utf-8")
+        self._pending = {}
+        return len(pending)
+
     def record_ids_by_video(self) -> dict[str, set[str]]:
         """Ids of the stored records per video id (read once when the store opened)."""
         by_video: dict[str, set[str]] = {}
@@ -245,6 +325,7 @@ class RunStore:
             return False
         self._append(self._records, record)
         self._record_ids[record.id] = record.video_id
+        self._predictions[record.id] = len(record.predictions)
         self.set_status(record.id, "done", "record")
         return True
 
@@ -263,7 +344,9 @@ class RunStore:
         return True
 
     def records(self) -> Iterator[NEPRecord]:
-        """Yield the stored records in the order they were written."""
+        """Yield the stored records in the order they were written (gathered upgrades
+        are written first)."""
+        self.flush_replacements()
         self._records.flush()
         yield from read_records(self.records_path)
 
@@ -292,10 +375,13 @@ class RunStore:
         return self.paths.clip_dir(record_id)
 
     def close(self) -> None:
-        """Flush and close the files and the state database."""
-        self._records.close()
-        self._failures.close()
-        self._db.close()
+        """Write the gathered upgrades, flush and close the files and the state database."""
+        try:
+            self.flush_replacements()
+        finally:
+            self._records.close()
+            self._failures.close()
+            self._db.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -436,6 +522,21 @@ def clear_run(run_dir: str | Path) -> list[Path]:
         shutil.rmtree(clips)
         removed.append(clips)
     return removed
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename inside it survives a power loss (POSIX; a no-op where
+    folders cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -207,6 +207,7 @@ class LLMClient:
         schema: dict[str, Any] | None = None,
         schema_name: str = "answer",
         priority: int = 0,
+        seed: int | None = None,
     ) -> T:
         """One validated answer of ``role`` to ``messages``.
 
@@ -221,6 +222,8 @@ class LLMClient:
                 `StructuredMode`; None for free text.
             schema_name: name of the schema in ``response_format``.
             priority: higher runs first when slots are scarce (the stage's depth).
+            seed: the ``seed`` to send instead of the role's own (part of the cache key,
+                so each seed is its own call); None sends the role's, as before.
 
         Returns:
             ``parse(answer)``.
@@ -231,6 +234,8 @@ class LLMClient:
             NextEventError: stage ``config``, when the role is not configured.
         """
         cfg = self.config.role(role, stage)
+        if seed is not None:
+            cfg = cfg.model_copy(update={"seed": seed})
         params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
                                   "seed": cfg.seed, "extra_body": cfg.extra_body,
                                   "schema": schema}

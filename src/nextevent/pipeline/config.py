@@ -61,6 +61,10 @@ class BuildConfig:
         prompts_dir: folder of prompt overrides (``--prompts``), or None.
         max_scenes: most scenes the planner may list (step 2).
         rewrite_min_ratio: least similarity of a rewrite to its original (step 7).
+        predictions: K, the predictions asked of the reasoner per record (steps 6-8 run
+            on each; ``--predictions``). A rerun with a larger K asks only for the new
+            samples of the records already written
+            (`nextevent.pipeline.model_steps.predict_step`).
         max_videos_in_flight: videos walking their steps at once (bounds memory: a raw
             video's sampled frames are kept until grounding).
         video_inputs: how frames are sampled for the vision roles in frames mode (set by
@@ -79,8 +83,13 @@ class BuildConfig:
     prompts_dir: Path | None = None
     max_scenes: int = 12
     rewrite_min_ratio: float = REWRITE_MIN_RATIO
+    predictions: int = 1
     max_videos_in_flight: int = 256
     video_inputs: tuple[VideoInput, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.predictions < 1:
+            raise ValueError(f"predictions must be at least 1, got {self.predictions}")
 
 
 def select_stages(stages: str | None = None, skip: str | None = None) -> frozenset[str]:

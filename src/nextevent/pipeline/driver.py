@@ -9,9 +9,12 @@ to its workers, the model config bounds calls per role.
 
 Resume: a video whose state is ``done`` (or ``skipped``: judged unsuitable) is not
 walked again; a failed one is, and its records already in ``records.jsonl`` are neither
-cut nor asked about again. Model answers come from the call cache (the run's
-``llm_cache.sqlite`` unless the config names one), so a rerun sends only the calls that
-had failed. Bad input never raises: each problem is one line in ``failures.jsonl``.
+cut nor asked about again. The one exception: a rerun with a larger ``--predictions K``
+walks the stored records that have fewer predictions through steps 6-8 only, for the
+missing samples, and puts each in place of its old line (`RunStore.replace_record`).
+Model answers come from the call cache (the run's ``llm_cache.sqlite`` unless the config
+names one), so a rerun sends only the calls that had failed or are new. Bad input never
+raises: each problem is one line in ``failures.jsonl``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from nextevent.llm.cache import CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import VISION_ROLES, LLMConfig
 from nextevent.pipeline import model_stages as ms
-from nextevent.pipeline.config import RAW_REQUIRED, ROLE_OF, STAGES, BuildConfig, roles_needed
+from nextevent.pipeline.config import (
+    RAW_REQUIRED,
+    REASONING_STAGES,
+    ROLE_OF,
+    STAGES,
+    BuildConfig,
+    roles_needed,
+)
 from nextevent.pipeline.engines import Engine, make_engine
 from nextevent.pipeline.model_steps import MODEL_STEPS, PER_RECORD, RAW_SOURCE
 from nextevent.pipeline.prompts import Prompts
@@ -49,6 +59,10 @@ from nextevent.store import (
     read_build_options,
     write_build_options,
 )
+
+RAISABLE: tuple[str, ...] = ("predictions",)
+"""Options a rerun may raise above the stored value without starting over (the stored
+records gain what the larger value adds); lowering one is a change like any other."""
 
 
 def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = False) -> bool:
@@ -79,19 +93,29 @@ def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = Fa
         raise NextEventError(
             "options", f"the stored build options of {run_dir} cannot be read: {err}",
             "pass --force to start the run over, or pick a new --out") from None
-    changes = changed_options(stored, options) if stored is not None else []
+    changes = [(name, old, new) for name, old, new in (
+        changed_options(stored, options) if stored is not None else [])
+        if not _raised(name, old, new)]
     if changes and not force:
         listed = "; ".join(f"{_as_option(name, old)} before, {_as_option(name, new)} now"
                            for name, old, new in changes)
+        raisable = [name for name, _, _ in changes if name in RAISABLE]
         raise NextEventError(
             "options", f"run directory {run_dir} was built with other options: {listed}",
             "rerun with the earlier options to resume this run, pass --force to start it "
-            "over (deletes its records, failures, state and clips), or pick a new --out")
+            "over (deletes its records, failures, state and clips), or pick a new --out"
+            + "".join(f"; --{name} may be raised on a rerun, not lowered" for name in raisable))
     if changes:
         clear_run(run_dir)
         stored = None
     write_build_options(run_dir, {**(stored or {}), **options})
     return bool(changes)
+
+
+def _raised(name: str, old: Any, new: Any) -> bool:
+    """True for a `RAISABLE` option given a larger whole number than the stored one."""
+    return (name in RAISABLE and isinstance(old, int) and isinstance(new, int)
+            and not isinstance(old, bool) and new > old)
 
 
 def _as_option(name: str, value: Any) -> str:
@@ -145,9 +169,16 @@ class _Driver:
         self.bars: dict[str, Any] = {}
         self.slots = asyncio.Semaphore(config.max_videos_in_flight)
 
-    def add_bars(self, total: int) -> None:
+    @property
+    def upgrade_steps(self) -> StepList:
+        """The step groups an upgrade walks: steps 6-8 only."""
+        return [g for g in self.steps if all(s.name in REASONING_STAGES for s in g)]
+
+    def add_bars(self, total: int, upgrades: int = 0) -> None:
+        again = set(step_names(self.upgrade_steps))
         for name in step_names(self.steps):
-            self.bars[name] = self.progress.add_task(name, total=total)
+            self.bars[name] = self.progress.add_task(
+                name, total=total + (upgrades if name in again else 0))
             self.summary.stage_outcomes.setdefault(name, Counter())
 
     def advance(self, names: Iterable[str]) -> None:
@@ -156,27 +187,47 @@ class _Driver:
                 self.progress.advance(self.bars[name])
 
     async def walk(self, state: VideoState) -> None:
-        """Run every step on ``state`` (stopping at a failure), then finish the video."""
+        """Run every step on ``state`` (stopping at a failure), then finish the video;
+        an upgrade walks steps 6-8 only."""
+        steps = self.upgrade_steps if state.upgrade else self.steps
         async with self.slots:
             i = 0
-            while i < len(self.steps) and state.stopped is None:
-                if self.steps[i][0].kind == "media":
+            while i < len(steps) and state.stopped is None:
+                if steps[i][0].kind == "media":
                     names: list[str] = []
-                    while i < len(self.steps) and self.steps[i][0].kind == "media":
-                        names.append(self.steps[i][0].name)
+                    while i < len(steps) and steps[i][0].kind == "media":
+                        names.append(steps[i][0].name)
                         i += 1
                     state = await self._media(tuple(names), state)
                     self.advance(names)
                 else:
-                    group = self.steps[i]
+                    group = steps[i]
                     await asyncio.gather(*(self._model(step, state) for step in group))
                     self.advance(step.name for step in group)
                     i += 1
-            for group in self.steps[i:]:  # not reached
+            for group in steps[i:]:  # not reached
                 for step in group:
                     state.mark(step.name, "skipped")
                     self.advance([step.name])
-        self.finish(state)
+        if state.upgrade:
+            self.finish_upgrade(state)
+        else:
+            self.finish(state)
+
+    def finish_upgrade(self, state: VideoState) -> None:
+        """Write an upgrade: each record that got its new predictions replaces its old
+        line; failures are written without marking anything failed (the stored records
+        and the video stay done; a rerun tries the upgrade again)."""
+        store, summary = self.writer.store, self.summary
+        for record in state.records:
+            self.writer.write(store.replace_record, record)
+            summary.records_upgraded += 1
+        for failure in state.failures + state.warnings:
+            self.writer.write(store.add_failure, self._redact(failure))
+            summary.failures_by_stage[failure.stage] += 1
+        for name, counts in state.outcomes.items():
+            summary.stage_outcomes.setdefault(name, Counter()).update(counts)
+        summary.stage_s.update(state.stage_s)
 
     async def _media(self, names: tuple[str, ...], state: VideoState) -> VideoState:
         try:
@@ -294,6 +345,26 @@ def _states(driver: _Driver, videos_dir: Path,
     return states
 
 
+def _upgrade_states(driver: _Driver) -> list[VideoState]:
+    """One upgrade state per video whose stored records have fewer predictions than
+    ``--predictions`` asks for (none without models or without the predict stage)."""
+    config = driver.config
+    if driver.ctx is None or "predict" not in config.stages or config.predictions < 2:
+        return []
+    store = driver.writer.store
+    by_video: dict[str, list[Any]] = {}
+    for record in driver.writer.read(store.records_short_of, config.predictions):
+        by_video.setdefault(record.video_id, []).append(record)
+    states = []
+    for vid, records in by_video.items():
+        first = records[0]
+        path = Path(first.video.path) if first.video is not None else Path(vid)
+        states.append(VideoState(video_id=vid, path=path, source=first.source,
+                                 raw=first.source == RAW_SOURCE, records=records,
+                                 upgrade=True))
+    return states
+
+
 async def _heartbeat(progress: Progress, summary: BuildSummary, total: int) -> None:
     """One line every `HEARTBEAT_S` where no live bar is drawn, so a stall shows in logs."""
     started = time.perf_counter()
@@ -380,7 +451,9 @@ async def _build(anns: list[VideoAnnotation] | None, videos_dir: Path, config: B
             with _progress(show_progress) as progress:
                 driver = _Driver(config, steps, engine, writer, summary, progress, ctx, client)
                 states = _states(driver, videos_dir, anns)
-                driver.add_bars(len(states))
+                upgrades = _upgrade_states(driver)
+                driver.add_bars(len(states), len(upgrades))
+                states += upgrades
                 beat = (asyncio.ensure_future(_heartbeat(progress, summary, len(states)))
                         if show_progress and not progress.console.is_terminal else None)
                 try:

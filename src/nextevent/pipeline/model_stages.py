@@ -246,15 +246,21 @@ def _answer_format(ctx: StageContext) -> str:
             "<answer> </answer>.")
 
 
-async def predict_next(ctx: StageContext, caption_part1: str) -> Reasoning:
-    """Step 6: the reasoner's reasoning and prediction from ``caption_part1`` only."""
+async def predict_next(ctx: StageContext, caption_part1: str,
+                       seed: int | None = None) -> Reasoning:
+    """Step 6: the reasoner's reasoning and prediction from ``caption_part1`` only.
+
+    Args:
+        seed: the sampling seed to send instead of the reasoner role's own (one per extra
+            sample of ``--predictions``); None asks exactly as one prediction is asked.
+    """
     prompt = ctx.prompts["predict"]
     structured = "reasoner" in ctx.structured_roles
     messages = prompt.messages(caption_part1=caption_part1, answer_format=_answer_format(ctx))
     return await ctx.client.ask(
         "reasoner", messages, lambda a: parse_prediction(a, structured), stage="predict",
         prompt_version=prompt.version, schema=PREDICT_SCHEMA if structured else None,
-        schema_name="prediction", priority=PRIORITY["predict"])
+        schema_name="prediction", priority=PRIORITY["predict"], seed=seed)
 
 
 async def rewrite_answer(ctx: StageContext, reasoning: Reasoning) -> tuple[Reasoning, str]:
@@ -309,6 +315,22 @@ async def critique_prediction(ctx: StageContext, caption_part1: str, prediction:
     return await ctx.client.ask("critic", messages, parse, stage="critique",
                                 prompt_version=prompt.version, schema=CRITIQUE_SCHEMA,
                                 schema_name="critique", priority=PRIORITY["critique"])
+
+
+async def run_all(coros: list[Any]) -> list[Any]:
+    """Await coroutines side by side; if one fails, let the others finish (their answers
+    reach the cache), then raise the first error (in the given order)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:  # cancelled from outside: take them all down
+        for task in tasks:
+            task.cancel()
+        raise
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
 
 
 async def run_both(first: Any, second: Any) -> tuple[Any, Any]:

@@ -5,7 +5,8 @@
 Raw videos (V1 steps 1-5, Wang et al., arXiv 2505.22457, Sec. 3): ``caption``,
 ``events``, ``causal``, ``split``, ``ground`` make the events and the split; the media
 step ``cut`` then makes the record. Every record (raw or annotated) then gets steps 6-8:
-``predict``, ``rewrite`` and ``critique`` (the last two side by side). A stage left out of
+``predict``, ``rewrite`` and ``critique`` (the last two side by side), on each of the
+record's K predictions (``--predictions``). A stage left out of
 ``--stages`` falls back where it can: ``split`` joins the scene descriptions, ``ground``
 places the split proportionally to the scene count (said so in the record).
 """
@@ -21,7 +22,7 @@ from nextevent.pipeline.answers import GroundingLimits, Scene
 from nextevent.pipeline.config import BuildConfig
 from nextevent.pipeline.planner import split_captions
 from nextevent.pipeline.state import VideoState
-from nextevent.records import Event, NEPRecord, NextEventError, SplitPlan
+from nextevent.records import Event, NEPRecord, NextEventError, PredictionSample, SplitPlan
 
 RAW_SOURCE = "raw"
 """``NEPRecord.source`` of records built from raw videos by the models."""
@@ -113,69 +114,114 @@ async def ground_step(state: VideoState, config: BuildConfig, ctx: ms.StageConte
         "grounding": {"answer": grounding.answer, "grounded_s": grounding.grounded_s}}}
 
 
-async def _each_record(state: VideoState, name: str,
-                       one: Callable[[NEPRecord], Awaitable[dict[str, Any]]]) -> None:
-    """``one`` on every record side by side; it returns the fields to update.
+Patch = Callable[[NEPRecord], NEPRecord]
+"""What a per-record step makes of the record as it is when its answers come."""
 
-    Updates are applied to the record as it is when the answer comes, so steps run side
-    by side (rewrite, critique) each keep their fields. A record whose call fails is
-    dropped with its failure (the video is retried on a rerun, its answered calls from
-    the cache); the failure names the record, or for a raw video (one record) the video.
+
+async def _each_record(state: VideoState, name: str,
+                       one: Callable[[NEPRecord], Awaitable[Patch | None]]) -> None:
+    """``one`` on every record side by side; it returns a patch (or None: nothing to do).
+
+    Patches are applied to the record as it is when the answers come, so steps run side
+    by side (rewrite, critique) each keep their fields, sample by sample. A record whose
+    call fails is dropped with its failure (the video is retried on a rerun, its answered
+    calls from the cache); the failure names the record, or for a raw video (one record)
+    the video.
     """
     async def guarded(record: NEPRecord) -> None:
         try:
-            update = await one(record)
+            patch = await one(record)
         except NextEventError as err:
             state.failures.append(err.to_failure(state.video_id if state.raw else record.id))
             state.mark(name, "failed")
             state.records = [r for r in state.records if r.id != record.id]
             return
         state.mark(name, "ok")
-        if update:
-            state.records = [r.model_copy(update=update) if r.id == record.id else r
-                             for r in state.records]
+        if patch is not None:
+            state.records = [patch(r) if r.id == record.id else r for r in state.records]
 
     await asyncio.gather(*(guarded(r) for r in list(state.records)))
 
 
+def sample_seed(role_seed: int | None, index: int) -> int | None:
+    """The seed sent for prediction ``index`` in place of the reasoner's own: None for
+    sample 0 (asked exactly as a single prediction is, so its cache entry is the one a
+    build without ``--predictions`` made), ``(role_seed or 0) + index`` for the others."""
+    return None if index == 0 else (role_seed or 0) + index
+
+
+def _patched(record: NEPRecord, field: str, values: dict[int, Any]) -> NEPRecord:
+    """``record`` with ``field`` (``reasoning`` or ``critique``) of the predictions
+    numbered in ``values`` replaced."""
+    return record.with_predictions([
+        p.model_copy(update={field: values[p.index]}) if p.index in values else p
+        for p in record.predictions])
+
+
 async def predict_step(state: VideoState, config: BuildConfig, ctx: ms.StageContext) -> None:
-    """Step 6: the reasoner's reasoning and prediction from ``caption_part1`` only (kept
-    when the record already has one, e.g. imported from V1-33K)."""
-    async def one(record: NEPRecord) -> dict[str, Any]:
-        if record.reasoning and record.reasoning.prediction_content:
-            return {}
-        return {"reasoning": await ms.predict_next(ctx, record.caption_part1)}
+    """Step 6: the reasoner's reasoning and prediction from ``caption_part1`` only, K
+    times (``config.predictions``), sample ``i`` with seed `sample_seed`. Predictions the
+    record already has are kept (one imported from V1-33K, the samples of an earlier run
+    with a smaller K): only the missing samples are asked for."""
+    role_seed = ctx.client.config.role("reasoner", "predict").seed
+
+    async def one(record: NEPRecord) -> Patch | None:
+        have = record.predictions
+        if have and not have[0].reasoning.prediction_content:
+            have = []  # a reasoning without a prediction: ask again from sample 0
+        missing = list(range(len(have), config.predictions))
+        if not missing:
+            return None
+        answers = await ms.run_all([
+            ms.predict_next(ctx, record.caption_part1, seed=sample_seed(role_seed, i))
+            for i in missing])
+        new = [PredictionSample(index=i, seed=sample_seed(role_seed, i), reasoning=r)
+               for i, r in zip(missing, answers, strict=True)]
+        return lambda current: current.with_predictions(
+            current.predictions[:len(have)] + new)
 
     await _each_record(state, "predict", one)
 
 
 async def rewrite_step(state: VideoState, config: BuildConfig, ctx: ms.StageContext) -> None:
-    """Step 7: references to the text become references to the video; a rejected rewrite
-    is a warning and the record keeps the original reasoning."""
-    async def one(record: NEPRecord) -> dict[str, Any]:
-        given = record.reasoning
-        if given is None or not given.prediction_content or (
-                given.rewritten_prediction_content is not None):
-            return {}
-        reasoning, rejected = await ms.rewrite_answer(ctx, given)
-        if rejected:
-            state.warnings.append(NextEventError(
-                "rewrite", rejected, "the record keeps the original reasoning; lower "
-                "rewrite_min_ratio or use a stronger rewriter").to_failure(record.id))
-        return {"reasoning": reasoning}
+    """Step 7, on every prediction not yet rewritten: references to the text become
+    references to the video; a rejected rewrite is a warning and the prediction keeps
+    the original reasoning."""
+    async def one(record: NEPRecord) -> Patch | None:
+        todo = [p for p in record.predictions if p.reasoning.prediction_content
+                and p.reasoning.rewritten_prediction_content is None]
+        if not todo:
+            return None
+        results = await ms.run_all([ms.rewrite_answer(ctx, p.reasoning) for p in todo])
+        rewritten: dict[int, Any] = {}
+        for sample, (reasoning, rejected) in zip(todo, results, strict=True):
+            rewritten[sample.index] = reasoning
+            if rejected:
+                which = f"prediction {sample.index}: " if sample.index else ""
+                state.warnings.append(NextEventError(
+                    "rewrite", which + rejected, "the record keeps the original reasoning; "
+                    "lower rewrite_min_ratio or use a stronger rewriter").to_failure(
+                        record.id, key=f"rewrite:{record.id}" + (
+                            f":{sample.index}" if sample.index else "")))
+        return lambda current: _patched(current, "reasoning", rewritten)
 
     await _each_record(state, "rewrite", one)
 
 
 async def critique_step(state: VideoState, config: BuildConfig,
                         ctx: ms.StageContext) -> None:
-    """Step 8: the critic's verdict on the prediction as the reasoner wrote it."""
-    async def one(record: NEPRecord) -> dict[str, Any]:
-        given = record.reasoning
-        if given is None or not given.prediction_content or record.critique is not None:
-            return {}
-        return {"critique": await ms.critique_prediction(
-            ctx, record.caption_part1, given.prediction_content, record.caption_part2)}
+    """Step 8, on every prediction not yet judged: the critic's verdict on the
+    prediction as the reasoner wrote it."""
+    async def one(record: NEPRecord) -> Patch | None:
+        todo = [p for p in record.predictions
+                if p.reasoning.prediction_content and p.critique is None]
+        if not todo:
+            return None
+        verdicts = await ms.run_all([ms.critique_prediction(
+            ctx, record.caption_part1, p.reasoning.prediction_content or "",
+            record.caption_part2) for p in todo])
+        judged = {p.index: v for p, v in zip(todo, verdicts, strict=True)}
+        return lambda current: _patched(current, "critique", judged)
 
     await _each_record(state, "critique", one)
 

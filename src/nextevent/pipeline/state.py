@@ -45,7 +45,11 @@ class VideoState:
         causal_reasoning: raw videos: step 3's reasoning (kept in the split reason).
         grounding: raw videos: step 5's answer and grounded time, for the record.
         parts: raw videos: ``(caption_part1, caption_part2)`` after step 4.
-        records: records made so far (new ones only).
+        records: records made so far (new ones only; for an upgrade, the stored records
+            gaining predictions).
+        upgrade: the state holds stored records of a finished run walking only steps 6-8
+            for the predictions a larger ``--predictions`` adds; written with
+            `nextevent.store.RunStore.replace_record`, the video's status untouched.
         failures: problems that lost a record or the whole video (retried on a rerun).
         warnings: problems worked around; written to ``failures.jsonl``, video still done.
         stopped: why the walk ended early (``failed``, ``unsuitable``), or None.
@@ -71,6 +75,7 @@ class VideoState:
     grounding: dict[str, Any] = field(default_factory=dict)
     parts: tuple[str, str] | None = None
     records: list[NEPRecord] = field(default_factory=list)
+    upgrade: bool = False
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
     stopped: str | None = None
@@ -115,6 +120,8 @@ class BuildSummary:
         videos_done, videos_failed, videos_unsuitable: outcomes of this run (unsuitable:
             judged not predictable by step 3; a line in failures.jsonl, not retried).
         records_new, records_total: records written by this run / in the run directory.
+        records_upgraded: stored records this run gave more predictions (a rerun with a
+            larger ``--predictions``), each replaced in place.
         failures_by_stage: failures met by this run, per stage.
         stage_outcomes: per step, how many videos or records passed it (``ok``), failed
             in it (``failed``) or skipped it (``skipped``).
@@ -142,6 +149,7 @@ class BuildSummary:
     videos_unsuitable: int = 0
     records_new: int = 0
     records_total: int = 0
+    records_upgraded: int = 0
     failures_by_stage: Counter[str] = field(default_factory=Counter)
     stage_outcomes: dict[str, Counter[Outcome]] = field(default_factory=dict)
     stage_s: Counter[str] = field(default_factory=Counter)

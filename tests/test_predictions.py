@@ -1,0 +1,245 @@
+"""K predictions per record (``build --predictions K``): every sample predicted with a seed
+of its own, rewritten and critiqued; a rerun raising K asks only for the new samples
+(counted at the scripted server) and replaces each record in place, crash-safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_server import ScriptedServer, user_text
+from scripted_v1 import stage_of, v1_answer
+from typer.testing import CliRunner
+
+from nextevent.cli import app
+from nextevent.records import Critique, NEPRecord, PredictionSample, Reasoning
+from nextevent.store import RunStore, read_build_options, read_records
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "sample_events.jsonl"
+GOLDEN_RUN = ROOT / "tests" / "data" / "golden_exports" / "run" / "records.jsonl"
+_SAMPLE = re.compile(r"Prediction (\d+):")
+
+
+def scripted_class(caption_part1: str) -> int:
+    """The planned difficulty of a split: 0 every sample right, 1 every sample wrong, 2
+    the even-numbered samples right."""
+    return int(hashlib.sha256(caption_part1.encode()).hexdigest(), 16) % 3
+
+
+def scripted_verdict(caption_part1: str, index: int) -> str:
+    """The verdict the scripted critic gives prediction ``index`` of a split."""
+    kind = scripted_class(caption_part1)
+    return "right" if kind == 0 or (kind == 2 and index % 2 == 0) else "wrong"
+
+
+def k_answer(request: dict[str, Any]) -> str | dict[str, Any]:
+    """`v1_answer`, except that the reasoner numbers its prediction by the request's seed
+    (sample i sends seed i: the role has none) and the critic judges by `scripted_verdict`."""
+    stage = stage_of(request)
+    text = user_text(request)
+    blocks = re.findall(r'"""(.*?)"""', text, re.S)
+    if stage == "predict":
+        index = request.get("seed") or 0
+        return (f"<think>The caption says: {blocks[0]} (sample {index})</think>"
+                f"<answer>Prediction {index}: the person rides on.</answer>")
+    if stage == "critique":
+        index = int(_SAMPLE.search(blocks[1]).group(1))  # type: ignore[union-attr]
+        verdict = scripted_verdict(blocks[0], index)
+        return json.dumps({"critique": f"Sample {index} is {verdict}.", "conclusion": verdict})
+    return v1_answer(request)
+
+
+def _llm_yaml(tmp_path: Path, url: str, cache: Path | None = None) -> Path:
+    cfg = tmp_path / "llm.yaml"
+    cfg.write_text(
+        f"defaults: {{base_url: '{url}', timeout_s: 5, temperature: 0.7}}\n"
+        + (f"cache: '{cache}'\n" if cache else "")
+        + "roles:\n  reasoner: {model: scripted-reasoner, structured: none}\n"
+        "  rewriter: {model: scripted-rewriter}\n  critic: {model: scripted-critic}\n")
+    return cfg
+
+
+def build(sample_dir: Path, run: Path, cfg: Path, k: int | None) -> Any:
+    args = ["build", "--videos", str(sample_dir), "--annotations", str(EXAMPLES),
+            "--out", str(run), "--llm-config", str(cfg), "--stages",
+            "predict,rewrite,critique", "--splits-per-video", "2", "--workers", "1",
+            "--no-progress"]
+    return CliRunner().invoke(app, args + (["--predictions", str(k)] if k else []))
+
+
+def stage_counts(server: ScriptedServer, since: int = 0) -> Counter[str]:
+    return Counter(stage_of(c.body) for c in server.calls[since:] if c.body)
+
+
+def check_samples(record: NEPRecord, k: int) -> None:
+    """All K predictions: seeds, texts, rewrites and the scripted verdicts."""
+    assert [s.index for s in record.samples] == list(range(k))
+    assert [s.seed for s in record.samples] == [None, *range(1, k)]
+    for s in record.samples:
+        assert s.reasoning.prediction_content == f"Prediction {s.index}: the person rides on."
+        assert s.reasoning.rewritten_reasoning_content.startswith("The video shows")
+        assert s.critique is not None
+    expected = [scripted_verdict(record.caption_part1, i) for i in range(k)]
+    assert record.verdicts == expected
+    assert record.pass_rate == pytest.approx(expected.count("right") / k)
+    # V1's shape: the record's own reasoning and critique are sample 0
+    assert record.reasoning == record.samples[0].reasoning
+    assert record.critique == record.samples[0].critique
+
+
+def test_k_predictions_then_a_rerun_raising_k_asks_only_the_new_samples(
+        sample_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with ScriptedServer(k_answer) as server:
+        cfg = _llm_yaml(tmp_path, server.url)
+        first = build(sample_dir, run, cfg, 4)
+        assert first.exit_code == 0, first.output
+        records = list(read_records(run / "records.jsonl"))
+        n = len(records)
+        assert n == 4
+        assert stage_counts(server) == {"predict": 4 * n, "rewrite": 4 * n, "critique": 4 * n}
+        seeds = sorted((c.body.get("seed") or 0) for c in server.calls
+                       if c.body and stage_of(c.body) == "predict")
+        assert seeds == sorted(list(range(4)) * n)
+        for record in records:
+            check_samples(record, 4)
+        kinds = {scripted_class(r.caption_part1) for r in records}
+        assert len(kinds) >= 2, "the planned verdicts should give splits of different rates"
+
+        calls = len(server.calls)
+        again = build(sample_dir, run, cfg, 6)
+        assert again.exit_code == 0, again.output
+        assert "records upgraded to 6 predictions: 4" in again.output
+        new = server.calls[calls:]
+        # exactly 2 new predictions, rewrites and critiques per split, nothing else
+        assert stage_counts(server, calls) == {"predict": 2 * n, "rewrite": 2 * n,
+                                               "critique": 2 * n}
+        assert sorted(c.body["seed"] for c in new if stage_of(c.body) == "predict") == sorted(
+            [4, 5] * n)
+        upgraded = list(read_records(run / "records.jsonl"))
+        assert [r.id for r in upgraded] == [r.id for r in records]  # in place, once each
+        assert len((run / "records.jsonl").read_text().splitlines()) == n
+        before = {r.id: r for r in records}
+        for record in upgraded:
+            check_samples(record, 6)
+            assert record.samples[:4] == before[record.id].samples  # old samples kept
+        assert read_build_options(run)["predictions"] == 6
+
+        calls = len(server.calls)
+        same = build(sample_dir, run, cfg, 6)  # nothing left to ask
+        assert same.exit_code == 0, same.output
+        assert len(server.calls) == calls
+        lower = build(sample_dir, run, cfg, 2)
+        assert lower.exit_code != 0
+        assert "--predictions 6 before" in lower.output and "not lowered" in lower.output
+        assert len(server.calls) == calls
+
+
+def test_sample_zero_is_the_single_prediction_and_its_cache_entry(sample_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """A K=1 build writes today's record shape (no samples); sample 0 of a K=3 build is
+    that same request (its cached answer), and raising K on the K=1 run upgrades it."""
+    cache = tmp_path / "shared_cache.sqlite"
+    with ScriptedServer(k_answer) as server:
+        cfg = _llm_yaml(tmp_path, server.url, cache)
+        one = build(sample_dir, tmp_path / "one", cfg, None)
+        assert one.exit_code == 0, one.output
+        (line, *_) = (tmp_path / "one" / "records.jsonl").read_text().splitlines()
+        assert '"samples"' not in line
+        singles = list(read_records(tmp_path / "one" / "records.jsonl"))
+        n = len(singles)
+        for record in singles:
+            assert record.samples == [] and len(record.predictions) == 1
+            assert record.pass_rate == (1.0 if record.critique.conclusion == "right" else 0.0)
+        calls = len(server.calls)
+        fresh = build(sample_dir, tmp_path / "three", cfg, 3)  # another run, same cache
+        assert fresh.exit_code == 0, fresh.output
+        assert stage_counts(server, calls) == {"predict": 2 * n, "rewrite": 2 * n,
+                                               "critique": 2 * n}
+        calls = len(server.calls)
+        raised = build(sample_dir, tmp_path / "one", cfg, 3)  # the K=1 run, raised
+        assert raised.exit_code == 0, raised.output
+        assert len(server.calls) == calls  # every answer is in the shared cache
+    single = {r.id: r for r in singles}
+    for a, b in zip(read_records(tmp_path / "one" / "records.jsonl"),
+                    read_records(tmp_path / "three" / "records.jsonl"), strict=True):
+        assert a.samples == b.samples and len(a.samples) == 3
+        assert a.samples[0].reasoning == single[a.id].reasoning
+        assert a.samples[0].critique == single[a.id].critique
+
+
+def test_old_records_read_as_one_prediction() -> None:
+    records = list(read_records(GOLDEN_RUN))
+    assert records and all(r.predictions == [] and r.pass_rate is None for r in records)
+    record = records[0].model_copy(update={
+        "reasoning": Reasoning(prediction_content="p"),
+        "critique": Critique(critique="c", conclusion="wrong")})
+    (only,) = record.predictions
+    assert only.index == 0 and only.critique.conclusion == "wrong"
+    assert record.pass_rate == 0.0
+    with pytest.raises(ValueError, match="numbered"):
+        record.with_predictions([only.model_copy(update={"index": 1})])
+    with pytest.raises(ValueError, match="numbered"):
+        NEPRecord.model_validate({**record.model_dump(), "samples": [
+            {"index": 1, "reasoning": {"prediction_content": "p"}}]})
+
+
+# ---------------------------------------------------------------------- crash safety
+
+
+def _sampled(record: NEPRecord, k: int, tag: str) -> NEPRecord:
+    samples = [PredictionSample(index=i, seed=i or None, reasoning=Reasoning(
+        prediction_content=f"{tag} {i} " + "x" * 2000),
+        critique=Critique(critique="c", conclusion="right" if i % 2 else "wrong"))
+        for i in range(k)]
+    return record.with_predictions(samples)
+
+
+def _replace_forever(run: str, k: int) -> None:  # in a child process, killed from outside
+    while True:
+        with RunStore(run) as store:
+            records = list(store.records())
+            for record in records:
+                store.replace_record(_sampled(record, k, f"k{k}"))
+            store.flush_replacements()
+
+
+def test_replacing_records_survives_a_kill_at_any_moment(tmp_path: Path) -> None:
+    """A writer killed while upgrading leaves each record exactly once, old or new."""
+    run = tmp_path / "run"
+    base = list(read_records(GOLDEN_RUN))
+    with RunStore(run) as store:
+        for i in range(300):
+            record = base[i % len(base)].model_copy(update={
+                "id": f"v{i}#0", "video_id": f"v{i}"})
+            assert store.add_record(_sampled(record, 2, "k2"))
+    ids = [f"v{i}#0" for i in range(300)]
+    ctx = multiprocessing.get_context("fork")
+    for delay in (0.05, 0.2, 0.45, 0.8):
+        child = ctx.Process(target=_replace_forever, args=(str(run), 3 + int(delay * 10)))
+        child.start()
+        time.sleep(delay)
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        with RunStore(run) as store:  # recovery on open; the rerun's leftovers go
+            got = list(store.records())
+            assert [r.id for r in got] == ids
+            for r in got:
+                assert len(r.predictions) in (2, 3, 5, 7, 11)
+                assert r.predictions[0].reasoning.prediction_content.startswith(
+                    f"k{len(r.predictions)} 0")
+            assert not [f for f in store.recovered if "quarantine" in f.key]
+    with RunStore(run) as store:  # a replacement of an id not stored changes nothing
+        assert not store.replace_record(base[0].model_copy(update={"id": "nope#0"}))
+        assert store.prediction_count("v0#0") >= 2 and store.prediction_count("nope#0") == 0
