@@ -243,3 +243,27 @@ def test_replacing_records_survives_a_kill_at_any_moment(tmp_path: Path) -> None
     with RunStore(run) as store:  # a replacement of an id not stored changes nothing
         assert not store.replace_record(base[0].model_copy(update={"id": "nope#0"}))
         assert store.prediction_count("v0#0") >= 2 and store.prediction_count("nope#0") == 0
+
+
+def test_v1_export_keeps_the_published_shape_with_the_first_sample(tmp_path: Path) -> None:
+    from nextevent.export import export_v1
+    from nextevent.export.v1 import FILE_NAME, PREDICTIONS_FIELD
+    from nextevent.sources.v1 import import_v1
+
+    run = GOLDEN_RUN.parent
+    records = [_sampled(r, 3, "s") for r in read_records(GOLDEN_RUN)]
+    result = export_v1(records, run, tmp_path / "v1", media_root=run)
+    assert result.count == len(records) and result.failures == []
+    entries = json.loads((tmp_path / "v1" / FILE_NAME).read_text())
+    for entry, record in zip(entries, records, strict=True):
+        assert entry["ds_reasoning"] == {"prediction_content": record.samples[0].reasoning
+                                         .prediction_content}
+        assert entry["o3_critique"] == {"Critique": "c", "Conclusion": "wrong"}
+        assert [m["index"] for m in entry[PREDICTIONS_FIELD]] == [1, 2]
+        assert entry[PREDICTIONS_FIELD][0]["o3_critique"]["Conclusion"] == "right"
+        assert entry[PREDICTIONS_FIELD][1]["seed"] == 2
+    # the import reads the file back (the other samples as a key of ours, kept)
+    back, failures = import_v1(tmp_path / "v1" / FILE_NAME)
+    assert failures == [] and len(back) == len(records), failures
+    export_v1(back, tmp_path, tmp_path / "again")
+    assert json.loads((tmp_path / "again" / FILE_NAME).read_text()) == entries

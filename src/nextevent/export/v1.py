@@ -49,7 +49,7 @@ from nextevent.export.base import (
 from nextevent.export.driver import Target
 from nextevent.export.options import ExportOptions
 from nextevent.export.prepare import Prepared
-from nextevent.records import Failure, NEPRecord, NextEventError
+from nextevent.records import Failure, NEPRecord, NextEventError, PredictionSample
 from nextevent.rundir import safe_name
 from nextevent.sources.v1 import (
     RAW_FIELDS,
@@ -78,8 +78,16 @@ FUTURE_FIELD = "future_video_path"
 """Our key for the future segment (V1's own fields have none); the official converters do
 not read it."""
 
-__all__ = ["FILE_NAME", "FUTURE_FIELD", "LAYOUTS", "V1_DIRS", "V1Target", "export_v1",
-           "import_v1", "release_paths", "v1_entry"]
+PREDICTIONS_FIELD = "more_predictions"
+"""Our key for a record's predictions after the first (``build --predictions K``, K > 1):
+a list, in sample order from 1, of ``{"index", "seed", "ds_reasoning", "o3_critique"}``
+in V1's shapes (``o3_critique`` left out when the sample was not judged). V1's own
+``ds_reasoning`` / ``o3_critique`` hold sample 0, so the entry keeps the published shape;
+the official converters do not read this key, and `import_v1` keeps it as an unknown key
+(written back unchanged), not as samples."""
+
+__all__ = ["FILE_NAME", "FUTURE_FIELD", "LAYOUTS", "PREDICTIONS_FIELD", "V1_DIRS", "V1Target",
+           "export_v1", "import_v1", "release_paths", "v1_entry"]
 # import_v1 lives in nextevent.sources.v1; it is re-exported here only because
 # tests/test_t3.py still imports it from this module.
 
@@ -185,7 +193,9 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None, *
     ``video_path`` is the past segment (absolute, or relative to ``media_root``), else the
     original V1 string kept in ``extra``; ``full_video_path`` likewise from the probed
     source video (relative to ``media_root`` only when it lies under it);
-    ``future_video_path`` (`FUTURE_FIELD`) the future segment, when the record has one.
+    ``future_video_path`` (`FUTURE_FIELD`) the future segment, when the record has one;
+    V1's ``ds_reasoning`` / ``o3_critique`` its first prediction and `PREDICTIONS_FIELD`
+    the others, when it has more than one.
     ``paths`` (``video_path``, ``full_video_path``, ``future_video_path`` -> string), when
     given, are written instead (the ``v1`` layout's `release_paths`).
 
@@ -215,9 +225,21 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None, *
             entry[name] = raw[name]
         elif parts[name] is not None:
             entry[name] = parts[name]
+    if len(record.samples) > 1:
+        entry[PREDICTIONS_FIELD] = [_v1_sample(s) for s in record.samples[1:]]
     for key, value in (extra.get("v1_other") or {}).items():
         entry.setdefault(key, value)
     return entry
+
+
+def _v1_sample(sample: PredictionSample) -> dict[str, Any]:
+    """One entry of `PREDICTIONS_FIELD`: the sample in V1's part shapes."""
+    out: dict[str, Any] = {"index": sample.index, "seed": sample.seed,
+                           "ds_reasoning": sample.reasoning.model_dump(exclude_none=True)}
+    if sample.critique is not None:
+        out["o3_critique"] = {"Critique": sample.critique.critique,
+                              "Conclusion": sample.critique.conclusion}
+    return out
 
 
 def _folder_name(text: str) -> str:
