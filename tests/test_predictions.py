@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ _SAMPLE = re.compile(r"Prediction (\d+):")
 def scripted_class(caption_part1: str) -> int:
     """The planned difficulty of a split: 0 every sample right, 1 every sample wrong, 2
     the even-numbered samples right."""
-    return int(hashlib.sha256(caption_part1.encode()).hexdigest(), 16) % 3
+    return int(hashlib.sha256(f"3:{caption_part1}".encode()).hexdigest(), 16) % 3
 
 
 def scripted_verdict(caption_part1: str, index: int) -> str:
@@ -98,35 +99,45 @@ def check_samples(record: NEPRecord, k: int) -> None:
     assert record.critique == record.samples[0].critique
 
 
-def test_k_predictions_then_a_rerun_raising_k_asks_only_the_new_samples(
-        sample_dir: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def k4_run(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> tuple[Path, Counter[str], list[int]]:
+    """A K=4 build of the sample videos (2 splits each) against the scripted server:
+    the run, the calls per stage it sent and the seeds of its predict calls."""
+    tmp = tmp_path_factory.mktemp("k4")
+    run = tmp / "run"
     with ScriptedServer(k_answer) as server:
-        cfg = _llm_yaml(tmp_path, server.url)
-        first = build(sample_dir, run, cfg, 4)
-        assert first.exit_code == 0, first.output
-        records = list(read_records(run / "records.jsonl"))
-        n = len(records)
-        assert n == 4
-        assert stage_counts(server) == {"predict": 4 * n, "rewrite": 4 * n, "critique": 4 * n}
+        result = build(sample_dir, run, _llm_yaml(tmp, server.url), 4)
+        assert result.exit_code == 0, result.output
         seeds = sorted((c.body.get("seed") or 0) for c in server.calls
                        if c.body and stage_of(c.body) == "predict")
-        assert seeds == sorted(list(range(4)) * n)
-        for record in records:
-            check_samples(record, 4)
-        kinds = {scripted_class(r.caption_part1) for r in records}
-        assert len(kinds) >= 2, "the planned verdicts should give splits of different rates"
+        return run, stage_counts(server), seeds
 
-        calls = len(server.calls)
+
+def test_k_predictions_then_a_rerun_raising_k_asks_only_the_new_samples(
+        sample_dir: Path, k4_run: tuple[Path, Counter[str], list[int]], tmp_path: Path) -> None:
+    built, counts, seeds = k4_run
+    records = list(read_records(built / "records.jsonl"))
+    n = len(records)
+    assert n == 4
+    assert counts == {"predict": 4 * n, "rewrite": 4 * n, "critique": 4 * n}
+    assert seeds == sorted(list(range(4)) * n)
+    for record in records:
+        check_samples(record, 4)
+    # the planned verdicts give an all-right, an all-wrong and two mixed splits
+    assert sorted(scripted_class(r.caption_part1) for r in records) == [0, 1, 2, 2]
+
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+    with ScriptedServer(k_answer) as server:
+        cfg = _llm_yaml(tmp_path, server.url)
         again = build(sample_dir, run, cfg, 6)
         assert again.exit_code == 0, again.output
         assert "records upgraded to 6 predictions: 4" in again.output
-        new = server.calls[calls:]
         # exactly 2 new predictions, rewrites and critiques per split, nothing else
-        assert stage_counts(server, calls) == {"predict": 2 * n, "rewrite": 2 * n,
-                                               "critique": 2 * n}
-        assert sorted(c.body["seed"] for c in new if stage_of(c.body) == "predict") == sorted(
-            [4, 5] * n)
+        assert stage_counts(server) == {"predict": 2 * n, "rewrite": 2 * n, "critique": 2 * n}
+        assert sorted(c.body["seed"] for c in server.calls
+                      if c.body and stage_of(c.body) == "predict") == sorted([4, 5] * n)
         upgraded = list(read_records(run / "records.jsonl"))
         assert [r.id for r in upgraded] == [r.id for r in records]  # in place, once each
         assert len((run / "records.jsonl").read_text().splitlines()) == n
@@ -144,6 +155,77 @@ def test_k_predictions_then_a_rerun_raising_k_asks_only_the_new_samples(
         assert lower.exit_code != 0
         assert "--predictions 6 before" in lower.output and "not lowered" in lower.output
         assert len(server.calls) == calls
+
+
+def _verl_ids(folder: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(folder / "train.parquet").to_pylist()
+    return [row["extra_info"]["record_id"] for row in rows]
+
+
+def export(run: Path, out: Path, *args: str) -> Any:
+    result = CliRunner().invoke(app, ["export", str(run), "--out", str(out), *args])
+    return result
+
+
+def test_pass_rate_filters_and_curriculum_for_grpo(k4_run: tuple[Path, Any, Any],
+                                                   tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    run = k4_run[0]
+    records = list(read_records(run / "records.jsonl"))
+    rates = {r.id: r.pass_rate for r in records}
+    mixed = [r.id for r in records if 0 < rates[r.id] < 1]
+    assert mixed and len(mixed) < len(records)
+
+    # no all-right or all-wrong split: GRPO gets only groups with an advantage signal
+    got = export(run, tmp_path / "verl", "--target", "verl", "--min-pass-rate", "0.01",
+                 "--max-pass-rate", "0.99")
+    assert got.exit_code == 0, got.output
+    assert _verl_ids(tmp_path / "verl") == mixed
+    below = sum(rates[i] < 0.01 for i in rates)
+    above = sum(rates[i] > 0.99 for i in rates)
+    assert (f"pass_rate: {{'min': 0.01, 'max': 0.99, 'kept': {len(mixed)}, 'below': "
+            f"{below}, 'above': {above}, 'unjudged': 0}}") in got.output
+    lines = [json.loads(x) for x in (tmp_path / "verl" / "difficulty.jsonl").read_text()
+             .splitlines()]
+    assert [x["record_id"] for x in lines] == [r.id for r in records]
+    for line in lines:
+        assert line["pass_rate"] == rates[line["record_id"]] and line["judged"] == 4
+        assert line["kept"] == (line["record_id"] in mixed)
+        assert line["right"] == round(4 * line["pass_rate"])
+
+    # inclusive bounds: exactly the all-right splits
+    got = export(run, tmp_path / "right", "--target", "verl", "--min-pass-rate", "1")
+    assert got.exit_code == 0, got.output
+    assert _verl_ids(tmp_path / "right") == [i for i in rates if rates[i] == 1]
+    got = export(run, tmp_path / "wrong", "--target", "verl", "--max-pass-rate", "0")
+    assert got.exit_code == 0, got.output
+    assert _verl_ids(tmp_path / "wrong") == [i for i in rates if rates[i] == 0]
+
+    # easy to hard: pass rate descending, ties by record id; with the mean reward
+    got = export(run, tmp_path / "easy", "--target", "verl", "--curriculum", "easy-to-hard",
+                 "--sample-reward", "rouge_l")
+    assert got.exit_code == 0, got.output
+    assert _verl_ids(tmp_path / "easy") == sorted(rates, key=lambda i: (-rates[i], i))
+    assert "shuffle" in got.output and "sample_reward" in got.output
+    lines = [json.loads(x) for x in (tmp_path / "easy" / "difficulty.jsonl").read_text()
+             .splitlines()]
+    from nextevent.rewards import rouge_l
+
+    by_id = {r.id: r for r in records}
+    for line in lines:  # the mean over the 4 rewritten predictions
+        record = by_id[line["record_id"]]
+        expected = sum(rouge_l(s.reasoning.rewritten_prediction_content, record.caption_part2)
+                       for s in record.samples) / 4
+        assert line["mean_reward"] == pytest.approx(expected, abs=1e-6)
+    assert any(line["mean_reward"] > 0 for line in lines)
+
+    bad = export(run, tmp_path / "bad", "--target", "verl", "--min-pass-rate", "0.8",
+                 "--max-pass-rate", "0.2")
+    assert bad.exit_code != 0 and "above --max-pass-rate" in bad.output
+    bad = export(run, tmp_path / "bad", "--target", "v1", "--curriculum", "easy-to-hard")
+    assert bad.exit_code != 0 and "--curriculum" in bad.output
 
 
 def test_sample_zero_is_the_single_prediction_and_its_cache_entry(sample_dir: Path,

@@ -320,3 +320,35 @@ def test_cli_writes_the_report_and_explains_a_bad_run_dir(run_dir: Path,
     assert len(list((tmp_path / "r" / "sheets").glob("*.png"))) == 1
     bad = runner.invoke(app, ["report", str(tmp_path / "none"), "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "hint" in bad.output and "records.jsonl" in bad.output
+
+
+def _judged(record, verdicts: list[str]):
+    from nextevent.records import Critique, PredictionSample, Reasoning
+
+    return record.with_predictions([PredictionSample(
+        index=i, seed=i or None, reasoning=Reasoning(prediction_content=f"p{i}"),
+        critique=Critique(critique="c", conclusion=v)) for i, v in enumerate(verdicts)])
+
+
+def test_pass_rate_histogram_of_k_predictions(run_dir: Path, tmp_path: Path) -> None:
+    from nextevent.jsonl import write_jsonl
+    from nextevent.report.plots import plot_pass_rates
+
+    records = list(read_records(run_dir / "records.jsonl"))
+    assert plot_pass_rates(records, tmp_path / "none") is None  # no verdict: no plot
+    patterns = [["right"] * 4, ["wrong"] * 4, ["right", "wrong", "right", "wrong"],
+                ["right", "wrong", "wrong", "wrong"]]
+    judged = [_judged(r, patterns[i % 4]) for i, r in enumerate(records)]
+    plot = plot_pass_rates(judged, tmp_path / "plots")
+    assert plot is not None and plot.file == "pass_rate.png"
+    image = Image.open(tmp_path / "plots" / "pass_rate.png")
+    assert image.format == "PNG" and image.width > 300
+    assert f"({len(judged)} records: {len(judged)} with 4 verdicts)" in plot.caption
+    assert "1 all right and 1 all wrong" in plot.caption
+    # in the report of a run whose records carry verdicts
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    write_jsonl(run / "records.jsonl", judged)
+    build_report(run, tmp_path / "report")
+    assert (tmp_path / "report" / "plots" / "pass_rate.png").is_file()
+    assert "Pass rate" in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")

@@ -295,6 +295,22 @@ def export(
         help="--target v1: run (entries name the run's files) | v1 (lay out the V1-33K "
         "release's first_part_video/, second_part_video/, video_dataset/ under --out, for "
         "V1's official converters).")] = "run",
+    min_pass_rate: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Keep only records whose pass rate (predictions judged "
+        "right / judged, build --predictions K) is at least this (0-1); records without "
+        "a verdict are left out. With --max-pass-rate, e.g. 0.01 and 0.99 drop the splits "
+        "all right or all wrong, which give GRPO no advantage signal.")] = None,
+    max_pass_rate: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Keep only records whose pass rate is at most this (0-1).")
+    ] = None,
+    curriculum: Annotated[str | None, typer.Option(
+        help="easy-to-hard: write the samples by pass rate, highest first (ties by record "
+        "id; records without a verdict last). Turn the trainer's shuffling off to keep it.")
+    ] = None,
+    sample_reward: Annotated[str | None, typer.Option(
+        help="rouge_l | similarity: score each record's predictions against "
+        "caption_part2 with that open-ended reward; the mean per record goes to "
+        "difficulty.jsonl and the summary.")] = None,
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
     from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions, check_run, export_run
@@ -305,10 +321,14 @@ def export(
     if mix is not None and strategy == "sft":
         strategy = "mix"
     weights = None
+    difficulty = (min_pass_rate, max_pass_rate, curriculum, sample_reward)
     if target not in STRATEGY_TARGETS:
-        if strategy != "sft" or mix or max_samples or val_fraction:
-            raise typer.BadParameter("--target v1 writes the records as they are; drop "
-                                     "--strategy/--mix/--max-samples/--val-fraction")
+        if (strategy != "sft" or mix or max_samples or val_fraction
+                or any(v is not None for v in difficulty)):
+            raise typer.BadParameter(
+                "--target v1 writes the records as they are; drop --strategy/--mix/"
+                "--max-samples/--val-fraction/--min-pass-rate/--max-pass-rate/--curriculum/"
+                "--sample-reward")
     elif mix is not None:
         try:
             weights = parse_mix(mix)
@@ -316,7 +336,9 @@ def export(
             raise typer.BadParameter(str(err), param_hint="--mix") from None
     options = ExportOptions(seed=seed, media_root=media_root, strategy=strategy, mix=weights,
                             max_samples=max_samples, val_fraction=val_fraction,
-                            cft_ratio=cft_ratio, frames=frames, layout=layout)
+                            cft_ratio=cft_ratio, frames=frames, layout=layout,
+                            min_pass_rate=min_pass_rate, max_pass_rate=max_pass_rate,
+                            curriculum=curriculum, sample_reward=sample_reward)
     if target == "easyr1":
         from nextevent.export.easyr1 import easyr1_options
 

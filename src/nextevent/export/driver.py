@@ -14,7 +14,9 @@ written (`Target._write`), the shape of datatrove's writers (huggingface/datatro
 4. a part not written this time is dropped (`Target.drop_part`: no stale validation
    file from an earlier run), `Target.finish` writes what goes beside the data (configs,
    launch scripts), and the summary is the target's name, the strategy report and
-   `Target.facts`.
+   `Target.facts`. With a difficulty option (``--min-pass-rate``, ``--max-pass-rate``,
+   ``--curriculum``, ``--sample-reward``) `DIFFICULTY_FILE` lists every record's pass
+   rate (and mean reward) beside the data.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ from nextevent.export.strategies import Sample
 from nextevent.records import Failure, NEPRecord, NextEventError
 
 Item = TypeVar("Item")
+
+DIFFICULTY_FILE = "difficulty.jsonl"
+"""One line per record read (`nextevent.export.selection.difficulty_rows`): its pass
+rate, verdict counts, mean sample reward and whether the pass-rate bounds kept it."""
+
+KEEP_ORDER = ("the trainers shuffle by default; keep the curriculum with EasyR1 "
+              "data.shuffle=false, verl data.shuffle=False, TRL GRPOConfig("
+              "shuffle_dataset=False), LLaMA-Factory disable_shuffling: true")
+"""What the summary says with ``--curriculum``."""
 
 RL_REFUSED = ("cft", "dpo")
 """Strategies an RL target cannot take: their targets are no reference a reward scores."""
@@ -228,9 +239,26 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
         if part not in written:
             target.drop_part(part)
     result.files = [*written.values(), *target.finish(written, result)]
+    if prepared.difficulty:
+        result.files.append(write_difficulty(target.out_dir, prepared.difficulty))
     result.summary.update(report_facts(prepared.report))
+    if prepared.report.get("curriculum"):
+        result.summary["order"] = KEEP_ORDER
     result.summary.update(target.facts(written, result))
     return result
+
+
+def write_difficulty(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write `DIFFICULTY_FILE` in ``out_dir`` atomically; returns its resolved path.
+
+    Raises:
+        OSError: when the folder cannot be written.
+    """
+    from nextevent.jsonl import write_jsonl
+
+    path = Path(out_dir) / DIFFICULTY_FILE
+    write_jsonl(path, rows)
+    return path.resolve()
 
 
 def _rows(target: Target[Item], part: str, items: Iterable[Item], result: ExportResult

@@ -36,6 +36,14 @@ class ExportOptions:
             files; ``v1`` lays out the V1-33K release's tree (``first_part_video/``,
             ``second_part_video/``, ``video_dataset/``) in the export folder, for V1's
             official converters. Every other target takes only ``run``.
+        min_pass_rate, max_pass_rate: keep only records whose pass rate (predictions
+            judged right / judged, 0 to 1) lies within these inclusive bounds; records
+            without a verdict are left out when either is set; None: no bound
+            (`nextevent.export.selection.filter_pass_rate`).
+        curriculum: ``easy-to-hard`` writes the samples by pass rate, highest first;
+            None keeps the record order.
+        sample_reward: ``rouge_l`` or ``similarity``: score each record's predictions
+            against ``caption_part2`` and report the mean per record (``difficulty.jsonl``).
 
     The values are checked where they are used (`build_samples`, `split_by_video`, the
     targets), which raise ``ValueError`` for a bad one.
@@ -53,3 +61,8 @@ class ExportOptions:
     frame_fps: float = 2.0
     frame_max_pixels: int = 50176
     layout: str = "run"
+    min_pass_rate: float | None = None
+    max_pass_rate: float | None = None
+    curriculum: str | None = None
+    sample_reward: str | None = None
+

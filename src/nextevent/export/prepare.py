@@ -4,7 +4,7 @@ and media paths as the target writes them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -28,11 +28,14 @@ class Prepared(Generic[T]):
         failures: records the strategy could not use, one `Failure` each.
         report: strategy facts (counts, CFT ratio, mix quotas) plus ``train``,
             ``validation`` and ``validation_videos``; empty for ``v1``.
+        difficulty: per-record difficulty rows (pass rate, mean reward) when a
+            difficulty option was given; written as ``difficulty.jsonl``.
     """
 
     parts: list[tuple[str, Iterable[T]]]
     failures: list[Failure]
     report: dict[str, Any]
+    difficulty: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(records: Iterable[NEPRecord], run_dir: Path, options: ExportOptions
@@ -44,13 +47,15 @@ def prepare(records: Iterable[NEPRecord], run_dir: Path, options: ExportOptions
     o = options
     result = build_samples(records, o.strategy, Path(run_dir), seed=o.seed,
                            media_root=o.media_root, max_samples=o.max_samples,
-                           cft_ratio=o.cft_ratio, mix=o.mix)
+                           cft_ratio=o.cft_ratio, mix=o.mix, min_pass_rate=o.min_pass_rate,
+                           max_pass_rate=o.max_pass_rate, curriculum=o.curriculum,
+                           sample_reward=o.sample_reward)
     split = split_by_video(result.samples, o.val_fraction, o.seed)
     report = dict(result.report)
     report.update(train=len(split.train), validation=len(split.validation))
     if split.validation_videos:
         report["validation_videos"] = split.validation_videos
-    return Prepared(list(split.parts()), result.failures, report)
+    return Prepared(list(split.parts()), result.failures, report, result.difficulty)
 
 
 def sample_media(sample: Sample, run_dir: Path, media_root: Path | None) -> list[str]:

@@ -1,5 +1,15 @@
 """Which samples an export keeps: ``--mix`` proportions, ``--max-samples``, the CFT
-wrong:right ratio, all seeded and order-free.
+wrong:right ratio, all seeded and order-free; and by difficulty: ``--min-pass-rate`` /
+``--max-pass-rate`` keep the records whose pass rate (`NEPRecord.pass_rate`: predictions
+judged right / judged, ``build --predictions K``) lies within the bounds, and
+``--curriculum easy-to-hard`` writes the samples by pass rate, highest first.
+
+GRPO learns nothing from a group whose samples are all right or all wrong (every
+advantage is 0); DAPO's dynamic sampling (Yu et al., arXiv 2503.14476) and EasyR1's
+online filtering drop such prompts while training. With K predictions per split the
+build has already drawn such a group, so ``--min-pass-rate 0.01 --max-pass-rate 0.99``
+drops those splits before training. Records are filtered before any sample is made, so
+the caps, the mix and the CFT ratio apply to the records kept.
 
 Records are ranked by ``sha256(f"{seed}:{record.id}")`` and ``--max-samples`` keeps the
 first ones, so two strategies exported with the same seed and cap draw the same records
@@ -57,6 +67,134 @@ def parse_mix(text: str) -> dict[str, float]:
     if not mix:
         raise ValueError("the mix is empty; give e.g. sft=0.5,distill=0.3,cft=0.2")
     return mix
+
+
+CURRICULA: tuple[str, ...] = ("easy-to-hard",)
+"""``--curriculum`` orders: ``easy-to-hard`` writes samples by their record's pass rate,
+highest first (stable: ties by record id, then the strategy's own order); records without
+a verdict come last."""
+
+SAMPLE_REWARDS: tuple[str, ...] = ("rouge_l", "similarity")
+"""``--sample-reward`` names: the `nextevent.rewards.NEPReward` content component a
+record's predictions are scored with against ``caption_part2`` (``similarity`` needs the
+embedding model: ``pip install 'nextevent[rewards]'``)."""
+
+
+def check_pass_rates(min_pass_rate: float | None, max_pass_rate: float | None) -> None:
+    """Refuse pass-rate bounds outside [0, 1] or a minimum above the maximum.
+
+    Raises:
+        ValueError: naming the option.
+    """
+    for name, value in (("--min-pass-rate", min_pass_rate), ("--max-pass-rate", max_pass_rate)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (a share of the predictions "
+                             f"judged right), got {value}")
+    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
+        raise ValueError(f"--min-pass-rate {min_pass_rate} is above --max-pass-rate "
+                         f"{max_pass_rate}: no record could be kept")
+
+
+def filter_pass_rate(records: Sequence[NEPRecord], min_pass_rate: float | None,
+                     max_pass_rate: float | None) -> tuple[list[NEPRecord], dict[str, Any]]:
+    """The records whose pass rate lies in ``[min_pass_rate, max_pass_rate]`` (inclusive;
+    None: no bound on that side). With a bound set, a record without any verdict is left
+    out (its difficulty is unknown).
+
+    Returns:
+        ``(kept, report)``: report holds the bounds and the counts ``kept``, ``below``,
+        ``above`` and ``unjudged``.
+
+    Raises:
+        ValueError: as `check_pass_rates`.
+    """
+    check_pass_rates(min_pass_rate, max_pass_rate)
+    counts = {"kept": 0, "below": 0, "above": 0, "unjudged": 0}
+    kept = []
+    for record in records:
+        rate = record.pass_rate
+        if rate is None:
+            why = "unjudged"
+        elif min_pass_rate is not None and rate < min_pass_rate:
+            why = "below"
+        elif max_pass_rate is not None and rate > max_pass_rate:
+            why = "above"
+        else:
+            why = "kept"
+            kept.append(record)
+        counts[why] += 1
+    return kept, {"min": min_pass_rate, "max": max_pass_rate, **counts}
+
+
+def curriculum_order(samples: Sequence[Sample], records: Sequence[NEPRecord],
+                     curriculum: str) -> list[Sample]:
+    """``samples`` in the ``curriculum`` order (see `CURRICULA`).
+
+    Raises:
+        ValueError: for an unknown curriculum.
+    """
+    if curriculum not in CURRICULA:
+        raise ValueError(f"unknown --curriculum {curriculum!r}; choose {', '.join(CURRICULA)}")
+    rates = {r.id: r.pass_rate for r in records}
+
+    def key(item: tuple[int, Sample]) -> tuple[int, float, str, int]:
+        position, sample = item
+        rate = rates.get(sample.record_id)
+        return (rate is None, -(rate or 0.0), sample.record_id, position)
+
+    return [s for _, s in sorted(enumerate(samples), key=key)]
+
+
+def sample_rewards(records: Sequence[NEPRecord], reward: str) -> dict[str, float]:
+    """Mean open-ended reward of each record's predictions (the rewritten prediction
+    where there is one) against its ``caption_part2``, by record id; records without a
+    prediction are left out. Scores are in [0, 1].
+
+    Raises:
+        ValueError: for a reward not in `SAMPLE_REWARDS`.
+        ImportError: for ``similarity`` without the embedding model's packages.
+    """
+    if reward not in SAMPLE_REWARDS:
+        raise ValueError(f"unknown --sample-reward {reward!r}; choose "
+                         f"{', '.join(SAMPLE_REWARDS)}")
+    from nextevent.rewards import NEPReward
+
+    texts, refs, owners = [], [], []
+    for record in records:
+        for sample in record.predictions:
+            r = sample.reasoning
+            text = r.rewritten_prediction_content or r.prediction_content
+            if text and text.strip():
+                texts.append(text)
+                refs.append(record.caption_part2)
+                owners.append(record.id)
+    if not texts:
+        return {}
+    scores = NEPReward({reward: 1.0}).scores(texts, refs)
+    sums: dict[str, list[float]] = {}
+    for rid, score in zip(owners, scores, strict=True):
+        sums.setdefault(rid, []).append(score)
+    return {rid: sum(v) / len(v) for rid, v in sums.items()}
+
+
+def difficulty_rows(records: Sequence[NEPRecord], kept: set[str],
+                    rewards: Mapping[str, float] | None) -> list[dict[str, Any]]:
+    """One row per record for ``difficulty.jsonl``: ``record_id``, ``video_id``,
+    ``predictions``, ``judged``, ``right``, ``pass_rate`` (None: no verdict), ``kept``
+    (by the pass-rate bounds) and, with a sample reward, ``mean_reward``."""
+    rows = []
+    for record in records:
+        verdicts = record.verdicts
+        row: dict[str, Any] = {
+            "record_id": record.id, "video_id": record.video_id,
+            "predictions": len(record.predictions), "judged": len(verdicts),
+            "right": verdicts.count("right"), "pass_rate": record.pass_rate,
+            "kept": record.id in kept}
+        if rewards is not None:
+            row["mean_reward"] = (round(rewards[record.id], 6) if record.id in rewards
+                                  else None)
+        rows.append(row)
+    return rows
 
 
 def _rank(seed: int, record_id: str) -> str:
@@ -149,6 +287,10 @@ def build_samples(
     max_samples: int | None = None,
     cft_ratio: float = DEFAULT_CFT_RATIO,
     mix: Mapping[str, float] | None = None,
+    min_pass_rate: float | None = None,
+    max_pass_rate: float | None = None,
+    curriculum: str | None = None,
+    sample_reward: str | None = None,
 ) -> StrategyResult:
     """Samples of one strategy (or a mix) for ``records``.
 
@@ -162,13 +304,22 @@ def build_samples(
             for ``mix`` the total the proportions share, default the record count.
         cft_ratio: wrong:right ratio for ``cft`` (also inside a mix).
         mix: for ``mix``, strategy -> weight (see `parse_mix`).
+        min_pass_rate, max_pass_rate: keep only records whose pass rate lies within
+            these inclusive bounds, 0 to 1 (`filter_pass_rate`); None: no bound.
+        curriculum: None (record order) or one of `CURRICULA`.
+        sample_reward: a `SAMPLE_REWARDS` name: each record's mean reward over its
+            predictions goes to the difficulty rows and the report.
 
     Returns:
-        `StrategyResult`; samples keep the record order.
+        `StrategyResult`; samples keep the record order unless a curriculum orders them.
+        With any of the difficulty options, ``difficulty`` holds `difficulty_rows` and
+        the report ``pass_rate`` (bounds and counts), ``curriculum`` and
+        ``sample_reward`` (its name, the records scored, their mean).
 
     Raises:
         ValueError: for an unknown strategy, a ``mix`` without weights (or weights given
-            to another strategy), or a ``max_samples`` below 1.
+            to another strategy), a ``max_samples`` below 1, pass-rate bounds outside
+            [0, 1] or crossed, an unknown curriculum or sample reward.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -176,17 +327,50 @@ def build_samples(
         raise ValueError(f"--max-samples must be at least 1, got {max_samples}")
     if (strategy == "mix") != (mix is not None):
         raise ValueError("give mix weights (--mix sft=0.5,...) exactly when --strategy is mix")
+    check_pass_rates(min_pass_rate, max_pass_rate)
+    if curriculum is not None and curriculum not in CURRICULA:
+        raise ValueError(f"unknown --curriculum {curriculum!r}; choose {', '.join(CURRICULA)}")
+    if sample_reward is not None and sample_reward not in SAMPLE_REWARDS:
+        raise ValueError(f"unknown --sample-reward {sample_reward!r}; choose "
+                         f"{', '.join(SAMPLE_REWARDS)}")
     records = list(records)
     run_dir = Path(run_dir)
     report: dict[str, Any] = {"strategy": strategy, "records": len(records)}
+    every = records
+    difficulty: list[dict[str, Any]] = []
+    if min_pass_rate is not None or max_pass_rate is not None:
+        records, report["pass_rate"] = filter_pass_rate(records, min_pass_rate,
+                                                        max_pass_rate)
+    if curriculum is not None:
+        report["curriculum"] = curriculum
+    if min_pass_rate is not None or max_pass_rate is not None or curriculum or sample_reward:
+        rewards = sample_rewards(every, sample_reward) if sample_reward else None
+        if rewards is not None:
+            report["sample_reward"] = {
+                "reward": sample_reward, "records": len(rewards),
+                "mean": round(sum(rewards.values()) / len(rewards), 4) if rewards else None}
+        difficulty = difficulty_rows(every, {r.id for r in records}, rewards)
+    samples, failures = _select(records, strategy, run_dir, media_root, seed, max_samples,
+                                cft_ratio, mix, report)
+    if curriculum is not None:
+        samples = curriculum_order(samples, records, curriculum)
+    report["samples"] = len(samples)
+    return StrategyResult(samples, failures, report, difficulty)
+
+
+def _select(records: list[NEPRecord], strategy: str, run_dir: Path, media_root: Path | None,
+            seed: int, max_samples: int | None, cft_ratio: float,
+            mix: Mapping[str, float] | None, report: dict[str, Any]
+            ) -> tuple[list[Sample], list[Failure]]:
+    """The samples of ``strategy`` (or the mix) kept by the caps and the CFT ratio, in
+    record order; facts go to ``report``."""
     if strategy != "mix":
         samples, failures = _build(records, strategy, run_dir, media_root, seed)
         if strategy == "cft":
             samples, report["cft"] = cft_select(samples, cft_ratio, seed, max_samples)
         else:
             samples = _cap(samples, max_samples, seed)
-        report["samples"] = len(samples)
-        return StrategyResult(samples, failures, report)
+        return samples, failures
 
     assert mix is not None
     for name in mix:
@@ -209,5 +393,4 @@ def build_samples(
     order = {r.id: i for i, r in enumerate(records)}
     samples = sorted((s for pool in chosen.values() for s in pool),
                      key=lambda s: (order[s.record_id], list(mix).index(s.strategy), s.index))
-    report["samples"] = len(samples)
-    return StrategyResult(samples, failures, report)
+    return samples, failures

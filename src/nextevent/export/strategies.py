@@ -129,12 +129,15 @@ class StrategyResult:
         samples: the selected samples, in record order.
         failures: one `Failure` per (record, strategy) that could not be made.
         report: JSON-able facts for the CLI: counts per strategy, CFT wrong/right counts
-            and the achieved ratio, mix quotas asked and met.
+            and the achieved ratio, mix quotas asked and met, pass-rate filter counts.
+        difficulty: one row per record (pass rate, verdict counts, mean reward, kept)
+            when a difficulty option was given (`nextevent.export.selection`), else empty.
     """
 
     samples: list[Sample]
     failures: list[Failure]
     report: dict[str, Any]
+    difficulty: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- media

@@ -72,6 +72,7 @@ def _make_plots(run: RunData, bench: list[BenchItem] | None, eval_summary: EvalS
         P.plot_segment_durations(records, plot_dir),
         P.plot_events_per_side(records, plot_dir),
         P.plot_caption_lengths(records, plot_dir),
+        P.plot_pass_rates(records, plot_dir),
     ]
     if bench:
         distributions += [P.plot_hop_counts(bench, plot_dir),

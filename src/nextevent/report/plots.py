@@ -176,6 +176,40 @@ def plot_caption_lengths(records: Sequence[NEPRecord], out_dir: Path) -> Plot | 
                 f"Words in the past and future captions ({len(records)} records).")
 
 
+def plot_pass_rates(records: Sequence[NEPRecord], out_dir: Path) -> Plot | None:
+    """Histogram of the records' pass rates (predictions judged right / judged, 0 to 1;
+    ``build --predictions K``), the all-wrong (0) and all-right (1) bars marked: a GRPO
+    group drawn from such a split has no advantage signal. None when no record has a
+    verdict."""
+    rates = [rate for r in records if (rate := r.pass_rate) is not None]
+    if not rates:
+        return None
+    values = sorted({round(rate, 4) for rate in rates})
+    counts = Counter(round(rate, 4) for rate in rates)
+    if len(values) > 12:  # many different K: ten bins of 0.1
+        width = 0.1
+        counts = Counter(min(9, int(rate * 10)) / 10 + 0.05 for rate in rates)
+        values = sorted(counts)
+    else:
+        gaps = [b - a for a, b in zip(values, values[1:], strict=False)]
+        width = min([0.1, *gaps]) * 0.8
+    colors = [CUT if v in (0.0, 1.0) else NEUTRAL for v in values]
+    with _figure(out_dir / "pass_rate.png") as ax:
+        ax.bar(values, [counts[v] for v in values], width=width, color=colors)
+        ax.set_xlim(-0.08, 1.08)
+        ax.set_xlabel("pass rate (predictions judged right / judged)")
+        ax.set_ylabel("records")
+    ks = Counter(len(r.verdicts) for r in records if r.verdicts)
+    judged = ", ".join(f"{n} with {k} verdict{'s' if k > 1 else ''}"
+                       for k, n in sorted(ks.items()))
+    right, wrong = rates.count(1.0), rates.count(0.0)
+    return Plot("pass_rate.png", "Pass rate",
+                f"Share of each record's predictions the critic judged right ({len(rates)} "
+                f"records: {judged}); {right} all right and {wrong} all wrong (red) give a "
+                "GRPO group no advantage signal (export --min-pass-rate/--max-pass-rate "
+                "drops them).")
+
+
 def plot_hop_counts(items: Sequence[BenchItem], out_dir: Path) -> Plot | None:
     """Benchmark items per question type (hop1, hop2, hop3, hop5, interp)."""
     if not items:
