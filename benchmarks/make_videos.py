@@ -1,11 +1,23 @@
 """Synthetic videos with known shot boundaries, and a matching annotation file.
 
-Each video is a sequence of shots; every shot pans slowly over its own random texture
-(distinct colours, so each cut is a hard cut), encoded as H.264 with PyAV. Shot
-boundaries sit on frame starts, so their times are exact: ``k / fps``. The annotation file
-(nextevent's generic JSONL, ``--format jsonl``) has one event per shot.
+Each video is a sequence of shots; every shot pans over its own random texture (distinct
+colours, so each cut is a hard cut), encoded as H.264 with PyAV. Shot boundaries sit on
+frame starts, so their times are exact: ``k / fps``. The annotation file (nextevent's
+generic JSONL, ``--format jsonl``) has one event per shot.
+
+Two styles:
+
+* ``blocks`` (default): a 2-pixel-a-frame pan over 16x16 colour blocks, libx264
+  ``veryfast`` crf 23, an IDR frame forced on every shot start;
+* ``natural``: closer to camera footage for the cut and build benchmarks: a 1/f
+  ("pink") noise texture with correlated colour, a camera path that speeds up and slows
+  down in x and y, a textured disc moving across the picture, light sensor grain, and
+  libx264 with its default settings (preset ``medium``, crf 23, keyint 250, min-keyint
+  25, scenecut 40, 3 B-frames): keyframes fall where x264 puts them (on most hard cuts,
+  not on one less than min-keyint after the last keyframe; at most 250 frames apart).
 
     python benchmarks/make_videos.py --out DIR --count 4 --seconds 60 --width 1280 --height 720
+    python benchmarks/make_videos.py --out DIR --seconds 120 --style natural --shot-seconds 8
 """
 
 from __future__ import annotations
@@ -28,9 +40,72 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return ((big.astype(np.uint16) + tint) // 2).astype(np.uint8)
 
 
+def _upsample(grid: np.ndarray, height: int, width: int, cell: int) -> np.ndarray:
+    """Bilinear upsampling of ``grid`` (one value per ``cell`` pixels) to height x width."""
+    ys = np.arange(height, dtype=np.float32) / cell
+    xs = np.arange(width, dtype=np.float32) / cell
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x0 + 1] * fx
+    bottom = grid[y0 + 1][:, x0] * (1 - fx) + grid[y0 + 1][:, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _natural_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A pink-noise colour picture (like foliage, rock or crowds): octaves of smooth
+    random fields from 256-pixel to 2-pixel detail (amplitude ~ sqrt(scale)), sharp-edged
+    regions on top, luma-heavy, with low-frequency colour variation around a random base
+    colour."""
+    luma = np.zeros((height, width, 1), np.float32)
+    for cell in (256, 128, 64, 32, 16, 8, 4, 2):
+        grid = rng.standard_normal((height // cell + 2, width // cell + 2, 1))
+        luma += cell ** 0.5 * _upsample(grid.astype(np.float32), height, width, cell)
+    luma *= 35.0 / float(luma.std())
+    # Sharp edges (object outlines): the sign of a mid-frequency field, as a step.
+    grid = rng.standard_normal((height // 48 + 2, width // 48 + 2, 1)).astype(np.float32)
+    luma += 30.0 * np.sign(_upsample(grid, height, width, 48))
+    grid = rng.standard_normal((height // 128 + 2, width // 128 + 2, 3)).astype(np.float32)
+    chroma = 25.0 * _upsample(grid, height, width, 128)
+    base = rng.uniform(60, 190, size=3).astype(np.float32)
+    return np.clip(base + luma + chroma, 0, 255).astype(np.uint8)
+
+
+def _natural_frames(rng: np.random.Generator, starts: list[int], total: int, width: int,
+                    height: int, fps: int):
+    """Frames (rgb24 arrays) of the ``natural`` style; a new shot at each of ``starts``."""
+    mx, my = width // 8, height // 8  # camera travel, pixels
+    grain = [rng.normal(0, 2.5, (height, width, 1)).astype(np.int16) for _ in range(8)]
+    r = max(8, height // 7)
+    yy, xx = np.mgrid[-r:r, -r:r]
+    disc = (xx * xx + yy * yy) < r * r
+    shot = -1
+    for i in range(total):
+        if shot + 1 < len(starts) and i >= starts[shot + 1]:
+            shot += 1
+            texture = _natural_texture(rng, height + 2 * my, width + 2 * mx)
+            sprite = _natural_texture(rng, 2 * r, 2 * r)
+            px, py = rng.uniform(0, 2 * np.pi, 2)  # camera path phases
+            tx, ty = rng.uniform(6, 12) * fps, rng.uniform(8, 16) * fps  # periods, frames
+            pos = rng.uniform([r, r], [width - r, height - r])
+            vel = rng.uniform(-6, 6, 2)
+        t = i - starts[shot]
+        ox = int(round(mx + mx * np.sin(2 * np.pi * t / tx + px)))
+        oy = int(round(my + my * np.sin(2 * np.pi * t / ty + py)))
+        img = texture[oy : oy + height, ox : ox + width].copy()
+        pos = pos + vel
+        for k, limit in ((0, width), (1, height)):  # bounce off the edges
+            if not r <= pos[k] <= limit - r:
+                vel[k] = -vel[k]
+                pos[k] = min(max(pos[k], r), limit - r)
+        x, y = int(pos[0]) - r, int(pos[1]) - r
+        img[y : y + 2 * r, x : x + 2 * r][disc] = sprite[disc]
+        noisy = img.astype(np.int16) + grain[i % len(grain)]
+        yield np.clip(noisy, 0, 255).astype(np.uint8)
+
+
 def make_video(
     path: Path, *, seconds: float, width: int, height: int, fps: int = 25,
-    shot_s: float = 4.0, seed: int = 0, gop: int = 250,
+    shot_s: float = 4.0, seed: int = 0, gop: int = 250, style: str = "blocks",
 ) -> list[float]:
     """Write one synthetic H.264 MP4 and return its shot boundary times in seconds.
 
@@ -42,7 +117,10 @@ def make_video(
         shot_s: mean shot length in seconds (lengths vary +-50%, seeded).
         seed: seed of shot lengths and textures.
         gop: keyframe interval in frames (x264 also puts keyframes on scene cuts).
+        style: ``blocks`` or ``natural`` (see the module docstring).
     """
+    if style not in ("blocks", "natural"):
+        raise ValueError(f"unknown style {style!r}; use blocks or natural")
     rng = np.random.default_rng(seed)
     total = int(round(seconds * fps))
     bounds, frame = [], 0
@@ -55,11 +133,24 @@ def make_video(
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.codec_context.gop_size = gop
-    # Real encoders put keyframes on hard cuts (bikes.mp4 has one on every shot change);
-    # force an IDR frame at each shot start to match.
-    stream.options = {"preset": "veryfast", "crf": "23", "forced-idr": "1"}
+    if style == "natural":
+        stream.options = {"preset": "medium", "crf": "23"}  # x264's defaults, said aloud
+    else:
+        # Real encoders put keyframes on hard cuts (bikes.mp4 has one on every shot
+        # change); force an IDR frame at each shot start to match.
+        stream.options = {"preset": "veryfast", "crf": "23", "forced-idr": "1"}
     stream.time_base = Fraction(1, fps)
     starts = [0, *bounds]
+    if style == "natural":
+        for i, img in enumerate(_natural_frames(rng, starts, total, width, height, fps)):
+            out = av.VideoFrame.from_ndarray(img, format="rgb24")
+            out.pts = i
+            for packet in stream.encode(out):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        container.close()
+        return [b / fps for b in bounds]
     shot, texture = -1, None
     for i in range(total):
         if shot + 1 < len(starts) and i >= starts[shot + 1]:
@@ -85,7 +176,7 @@ def make_video(
 
 def make_dataset(
     out: Path, *, count: int, seconds: float, width: int, height: int, fps: int = 25,
-    shot_s: float = 4.0, seed: int = 0,
+    shot_s: float = 4.0, seed: int = 0, style: str = "blocks",
 ) -> Path:
     """Write ``count`` synthetic videos and ``events.jsonl`` (one event per shot) into
     ``out``; returns the annotation path. ``truth.json`` holds the shot boundaries."""
@@ -94,7 +185,7 @@ def make_dataset(
     for k in range(count):
         vid = f"synth_{k:04d}"
         bounds = make_video(out / f"{vid}.mp4", seconds=seconds, width=width, height=height,
-                            fps=fps, shot_s=shot_s, seed=seed + k)
+                            fps=fps, shot_s=shot_s, seed=seed + k, style=style)
         edges = [0.0, *bounds, seconds]
         events = [{"start": a, "end": b, "text": f"Shot {j + 1} pans across pattern {j + 1}."}
                   for j, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
@@ -144,10 +235,11 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--shot-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--style", choices=("blocks", "natural"), default="blocks")
     args = parser.parse_args()
     ann = make_dataset(args.out, count=args.count, seconds=args.seconds, width=args.width,
                        height=args.height, fps=args.fps, shot_s=args.shot_seconds,
-                       seed=args.seed)
+                       seed=args.seed, style=args.style)
     print(f"wrote {args.count} videos and {ann}")
 
 
