@@ -349,3 +349,67 @@ def test_v1_export_keeps_the_published_shape_with_the_first_sample(tmp_path: Pat
     assert failures == [] and len(back) == len(records), failures
     export_v1(back, tmp_path, tmp_path / "again")
     assert json.loads((tmp_path / "again" / FILE_NAME).read_text()) == entries
+
+
+# ---------------------------------------------------------------------- DPO from verdicts
+
+
+def test_dpo_pairs_a_right_prediction_with_a_wrong_one(k4_run: tuple[Path, Any, Any],
+                                                       tmp_path: Path) -> None:
+    from nextevent.export.strategies import DISTILL_SYSTEM, think_answer
+
+    run = k4_run[0]
+    records = {r.id: r for r in read_records(run / "records.jsonl")}
+    mixed = [i for i, r in records.items() if scripted_class(r.caption_part1) == 2]
+    got = export(run, tmp_path / "lf", "--target", "llamafactory", "--strategy", "dpo")
+    assert got.exit_code == 0, got.output
+    assert ("dpo: {'pairing': 'verdicts', 'max_pairs': 4, 'pairs': 8, 'splits_paired': 2, "
+            "'no_right': 1, 'no_wrong': 1, 'unjudged': 0}") in got.output
+    rows = json.loads((tmp_path / "lf" / "nextevent_dpo.json").read_text())
+    info = json.loads((tmp_path / "lf" / "dataset_info.json").read_text())["nextevent_dpo"]
+    assert info["ranking"] is True
+    assert len(rows) == 8  # every right x wrong pair of the two mixed splits: 2 x 2 each
+
+    def text(record: NEPRecord, index: int) -> str:
+        r = record.samples[index].reasoning
+        return think_answer(r.rewritten_reasoning_content, r.rewritten_prediction_content)
+
+    pairs = []
+    for row in rows:
+        rid, chosen = next((i, k) for i in mixed for k in range(4)
+                           if text(records[i], k) == row["chosen"]["content"])
+        record = records[rid]
+        assert row["videos"] == [str(run / record.past.path)]
+        rejected = next(i for i in range(4) if text(record, i) == row["rejected"]["content"])
+        assert record.verdicts[chosen] == "right" and record.verdicts[rejected] == "wrong"
+        assert row["messages"][0] == {"role": "system", "content": DISTILL_SYSTEM}
+        assert row["messages"][1]["content"].startswith("<video>")
+        pairs.append((rid, chosen, rejected))
+    assert sorted(pairs) == sorted((i, c, w) for i in mixed for c in (0, 2) for w in (1, 3))
+    # the failures name the splits with nothing to pair
+    failures = (run / "failures.jsonl").read_text()
+    assert "no prediction judged wrong" in failures and "no prediction judged right" in failures
+
+    # a cap per split, chosen by seed; TRL's DPO columns
+    got = export(run, tmp_path / "trl", "--target", "trl", "--strategy", "dpo",
+                 "--dpo-max-pairs", "1", "--frames", "2")
+    assert got.exit_code == 0, got.output
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "trl" / "train.parquet")
+    assert {"prompt", "chosen", "rejected", "images"} <= set(table.column_names)
+    trl_rows = table.to_pylist()
+    assert sorted(r["record_id"] for r in trl_rows) == sorted(mixed)
+    for row in trl_rows:
+        record = records[row["record_id"]]
+        assert row["chosen"][0]["content"] in {text(record, 0), text(record, 2)}
+        assert row["rejected"][0]["content"] in {text(record, 1), text(record, 3)}
+
+    # the old pairing against caption_part2 stays
+    got = export(run, tmp_path / "ref", "--target", "llamafactory", "--strategy", "dpo",
+                 "--dpo-pairs", "reference")
+    assert got.exit_code == 0, got.output
+    rows = json.loads((tmp_path / "ref" / "nextevent_dpo.json").read_text())
+    wrong = [i for i, r in records.items() if "wrong" in r.verdicts]
+    assert len(rows) == sum(r.verdicts.count("wrong") for i, r in records.items() if i in wrong)
+    assert {row["chosen"]["content"] for row in rows} == {records[i].caption_part2 for i in wrong}

@@ -170,7 +170,7 @@ def test_v1_records_every_strategy(v1_records: list[NEPRecord], v1_root: Path, t
     assert [s.record_id for s in oeqa.samples] == [first.id, third.id]
     assert oeqa.samples[0].target == first.oe_qa[1].value and oeqa.samples[0].task == "open"
 
-    dpo = go("dpo")
+    dpo = go("dpo", dpo_pairs="reference")
     (pair,) = dpo.samples
     assert pair.record_id == second.id  # the prediction judged wrong
     assert pair.target == second.caption_part2

@@ -99,7 +99,8 @@ def test_llamafactory_converter_loads_every_format(sample_run: Path, v1_run, tmp
     sft = export_llamafactory(read_records(sample_run / "records.jsonl"), sample_run, out,
                               val_fraction=0.5)
     v1 = {s: export_llamafactory(records, tmp_path, out, strategy=s, media_root=v1_root,
-                                 **({"cft_ratio": 1.0} if s == "cft" else {}))
+                                 **({"cft_ratio": 1.0} if s == "cft" else {}),
+                                 **({"dpo_pairs": "reference"} if s == "dpo" else {}))
           for s in ("distill", "cft", "mcqa", "dpo")}
     names = ["nextevent_nep_sft", "nextevent_nep_sft_validation",
              *(f"nextevent_{s}" for s in v1)]
@@ -161,6 +162,55 @@ def test_trl_sft_and_grpo_train_on_the_export(sample_run: Path, tmp_path: Path):
         assert all(0.0 <= s <= 1.0 for s in call["scores"])
     (log,) = got["grpo_logs"]
     assert "rewards/nep_reward/mean" in log and "rewards/format_reward/mean" in log
+
+
+# ---------------------------------------------------------------------- DPO from verdicts
+
+VERDICTS = (("right", "wrong", "wrong"), ("wrong", "right", "right"), ("right", "wrong", "right"),
+            ("wrong", "right", "wrong"))
+
+
+def judged_records(run: Path) -> list:
+    """The run's records, each given 3 rewritten predictions with planned verdicts."""
+    from nextevent.records import Critique, PredictionSample, Reasoning
+
+    out = []
+    for n, record in enumerate(read_records(run / "records.jsonl")):
+        samples = []
+        for i, verdict in enumerate(VERDICTS[n % len(VERDICTS)]):
+            text = f"Sample {i} of {record.id}: what follows is {verdict}."
+            samples.append(PredictionSample(index=i, seed=i or None, reasoning=Reasoning(
+                reasoning_content=f"Thinking {i}.", prediction_content=text,
+                rewritten_reasoning_content=f"The video shows step {i}.",
+                rewritten_prediction_content=text),
+                critique=Critique(critique=f"It is {verdict}.", conclusion=verdict)))
+        out.append(record.with_predictions(samples))
+    return out
+
+
+def test_dpo_from_verdicts_loads_in_llamafactory_and_trains_in_trl(sample_run: Path,
+                                                                   tmp_path: Path):
+    records = judged_records(sample_run)
+    lf = export_llamafactory(records, sample_run, tmp_path / "lf", strategy="dpo")
+    assert lf.count == 2 * len(records) and lf.failures == []  # 1 right x 2 wrong, or 2 x 1
+    got = run_llamafactory(tmp_path / "lf", ["nextevent_dpo"])["datasets"]["nextevent_dpo"]
+    assert got["ranking"] is True and got["converted"] == lf.count and got["problems"] == []
+    first = got["first"]
+    assert first["_system"] == DISTILL_SYSTEM and len(first["_response"]) == 2
+    chosen, rejected = (m["content"] for m in first["_response"])
+    assert "is right." in chosen and "is wrong." in rejected
+
+    trl_dpo = export_trl(records, sample_run, tmp_path / "trl_dpo", strategy="dpo", frames=2)
+    assert trl_dpo.count == 2 * len(records)
+    python = ensure_venv("trl", TRL_INSTALLS)
+    got = run_in(python, str(HERE / "trl_proof.py"), "dpo", str(tmp_path / "trl_dpo"),
+                 str(tmp_path / "w"))
+    assert got["trl"] == "1.16.0" and got["rows"] == trl_dpo.count
+    assert {"prompt", "chosen", "rejected", "images"} <= set(got["columns"])
+    assert all(1 <= n <= 2 for n in got["images_per_row"])
+    assert got["dpo_steps"] == 1 and got["finite"] is True
+    (log,) = got["dpo_logs"]
+    assert math.isfinite(log["loss"])
 
 
 # ---------------------------------------------------------------------- verl, EasyR1, HF

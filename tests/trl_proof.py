@@ -2,6 +2,10 @@
 
 Usage: ``python trl_proof.py <trl export dir> <work dir>``; prints one line
 ``NEXTEVENT_RESULT <json>`` with the SFT and GRPO logs and the reward calls.
+``python trl_proof.py dpo <trl --strategy dpo export dir> <work dir>`` runs TRL's real
+``DPOTrainer`` one step on the export's ``prompt`` / ``chosen`` / ``rejected`` rows with
+their frames (the reference model: a second tiny model of the same seed) and prints its
+logs the same way.
 
 Everything is made here, offline: a byte-level BPE tokenizer trained (``tokenizers``) on
 the export's own texts plus the Qwen2-VL special tokens and a Qwen-style chat template; a
@@ -162,6 +166,38 @@ def main(export_dir: Path, workdir: Path) -> dict:
     }
 
 
+def main_dpo(export_dir: Path, workdir: Path) -> dict:
+    import datasets
+    import trl
+    from trl import DPOConfig, DPOTrainer
+
+    data = datasets.load_dataset("parquet", data_files=str(export_dir / "train.parquet"),
+                                 split="train")
+    texts = [m["content"] for row in data for m in row["prompt"] + row["chosen"]
+             + row["rejected"]]
+    tokenizer = build_tokenizer(texts, workdir)
+    processor = build_processor(tokenizer)
+    args = DPOConfig(output_dir=str(workdir / "dpo"), max_steps=1,
+                     per_device_train_batch_size=2, learning_rate=1e-3, beta=0.1,
+                     max_length=None, report_to=[], use_cpu=True, bf16=False, fp16=False,
+                     logging_steps=1, save_strategy="no", seed=0, dataloader_num_workers=0)
+    model, ref = build_model(tokenizer), build_model(tokenizer)
+    dpo = DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=data,
+                     processing_class=processor)
+    out = dpo.train()
+    logs = [h for h in dpo.state.log_history if "loss" in h]
+    return {
+        "trl": trl.__version__, "rows": len(data), "columns": data.column_names,
+        "images_per_row": [len(r) for r in data["images"]],
+        "dpo_steps": dpo.state.global_step, "dpo_train_loss": out.training_loss,
+        "dpo_logs": logs, "finite": math.isfinite(out.training_loss),
+    }
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "dpo":
+        result = main_dpo(Path(sys.argv[2]), Path(sys.argv[3]))
+        print("NEXTEVENT_RESULT " + json.dumps(result, default=str))
+        sys.exit(0)
     result = main(Path(sys.argv[1]), Path(sys.argv[2]))
     print("NEXTEVENT_RESULT " + json.dumps(result, default=str))

@@ -311,6 +311,14 @@ def export(
         help="rouge_l | similarity: score each record's predictions against "
         "caption_part2 with that open-ended reward; the mean per record goes to "
         "difficulty.jsonl and the summary.")] = None,
+    dpo_pairs: Annotated[str, typer.Option(
+        help="--strategy dpo: verdicts (chosen: a prediction judged right, rejected: one "
+        "judged wrong, same split, both rewritten; needs build --predictions K) | "
+        "reference (chosen: caption_part2, rejected: a prediction judged wrong).")
+    ] = "verdicts",
+    dpo_max_pairs: Annotated[int, typer.Option(
+        min=1, help="--strategy dpo: most pairs per split (every right x wrong pair up to "
+        "this, chosen by seed).")] = 4,
 ) -> None:
     """Export a run's records to a training engine's data format, for one strategy."""
     from nextevent.export import STRATEGY_TARGETS, TARGETS, ExportOptions, check_run, export_run
@@ -338,7 +346,8 @@ def export(
                             max_samples=max_samples, val_fraction=val_fraction,
                             cft_ratio=cft_ratio, frames=frames, layout=layout,
                             min_pass_rate=min_pass_rate, max_pass_rate=max_pass_rate,
-                            curriculum=curriculum, sample_reward=sample_reward)
+                            curriculum=curriculum, sample_reward=sample_reward,
+                            dpo_pairs=dpo_pairs, dpo_max_pairs=dpo_max_pairs)
     if target == "easyr1":
         from nextevent.export.easyr1 import easyr1_options
 

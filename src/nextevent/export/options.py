@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nextevent.export.strategies import DEFAULT_CFT_RATIO
+from nextevent.export.strategies import DEFAULT_CFT_RATIO, DEFAULT_DPO_MAX_PAIRS
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class ExportOptions:
             None keeps the record order.
         sample_reward: ``rouge_l`` or ``similarity``: score each record's predictions
             against ``caption_part2`` and report the mean per record (``difficulty.jsonl``).
+        dpo_pairs: ``dpo`` only: ``verdicts`` pairs a prediction judged right (chosen)
+            with one judged wrong (rejected) of the same split; ``reference`` pairs
+            ``caption_part2`` (chosen) with a prediction judged wrong.
+        dpo_max_pairs: ``dpo`` only: most pairs per split.
 
     The values are checked where they are used (`build_samples`, `split_by_video`, the
     targets), which raise ``ValueError`` for a bad one.
@@ -65,4 +69,6 @@ class ExportOptions:
     max_pass_rate: float | None = None
     curriculum: str | None = None
     sample_reward: str | None = None
+    dpo_pairs: str = "verdicts"
+    dpo_max_pairs: int = DEFAULT_DPO_MAX_PAIRS
 

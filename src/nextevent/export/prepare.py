@@ -49,7 +49,8 @@ def prepare(records: Iterable[NEPRecord], run_dir: Path, options: ExportOptions
                            media_root=o.media_root, max_samples=o.max_samples,
                            cft_ratio=o.cft_ratio, mix=o.mix, min_pass_rate=o.min_pass_rate,
                            max_pass_rate=o.max_pass_rate, curriculum=o.curriculum,
-                           sample_reward=o.sample_reward)
+                           sample_reward=o.sample_reward, dpo_pairs=o.dpo_pairs,
+                           dpo_max_pairs=o.dpo_max_pairs)
     split = split_by_video(result.samples, o.val_fraction, o.seed)
     report = dict(result.report)
     report.update(train=len(split.train), validation=len(split.validation))

@@ -19,6 +19,7 @@ wherever both apply. Samples are written in input order. The CFT ratio follows V
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,10 +30,16 @@ from nextevent.export.base import export_failure
 from nextevent.export.strategies import (
     BUILDERS,
     DEFAULT_CFT_RATIO,
+    DEFAULT_DPO_MAX_PAIRS,
+    DPO_PAIRINGS,
     MIXABLE,
     STRATEGIES,
+    Builder,
     Sample,
     StrategyResult,
+    dpo_report,
+    dpo_samples,
+    dpo_verdict_samples,
 )
 from nextevent.records import Failure, NEPRecord, NextEventError
 
@@ -258,8 +265,9 @@ def cft_select(samples: Sequence[Sample], ratio: float, seed: int,
 
 
 def _build(records: Sequence[NEPRecord], strategy: str, run_dir: Path,
-           media_root: Path | None, seed: int) -> tuple[list[Sample], list[Failure]]:
-    builder = BUILDERS[strategy]
+           media_root: Path | None, seed: int, builder: Builder | None = None
+           ) -> tuple[list[Sample], list[Failure]]:
+    builder = builder or BUILDERS[strategy]
     samples: list[Sample] = []
     failures: list[Failure] = []
     for record in records:
@@ -291,6 +299,8 @@ def build_samples(
     max_pass_rate: float | None = None,
     curriculum: str | None = None,
     sample_reward: str | None = None,
+    dpo_pairs: str = "verdicts",
+    dpo_max_pairs: int = DEFAULT_DPO_MAX_PAIRS,
 ) -> StrategyResult:
     """Samples of one strategy (or a mix) for ``records``.
 
@@ -309,6 +319,11 @@ def build_samples(
         curriculum: None (record order) or one of `CURRICULA`.
         sample_reward: a `SAMPLE_REWARDS` name: each record's mean reward over its
             predictions goes to the difficulty rows and the report.
+        dpo_pairs: for ``dpo``: ``verdicts`` pairs a prediction judged right with one
+            judged wrong (`dpo_verdict_samples`), ``reference`` ``caption_part2`` with a
+            wrong one (`dpo_samples`); the report's ``dpo`` counts pairs and the splits
+            with no right or no wrong prediction.
+        dpo_max_pairs: for ``dpo``: most pairs per split (at least 1).
 
     Returns:
         `StrategyResult`; samples keep the record order unless a curriculum orders them.
@@ -319,7 +334,8 @@ def build_samples(
     Raises:
         ValueError: for an unknown strategy, a ``mix`` without weights (or weights given
             to another strategy), a ``max_samples`` below 1, pass-rate bounds outside
-            [0, 1] or crossed, an unknown curriculum or sample reward.
+            [0, 1] or crossed, an unknown curriculum, sample reward or DPO pairing, or
+            ``dpo_max_pairs`` below 1.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -328,6 +344,10 @@ def build_samples(
     if (strategy == "mix") != (mix is not None):
         raise ValueError("give mix weights (--mix sft=0.5,...) exactly when --strategy is mix")
     check_pass_rates(min_pass_rate, max_pass_rate)
+    if dpo_pairs not in DPO_PAIRINGS:
+        raise ValueError(f"unknown --dpo-pairs {dpo_pairs!r}; choose {', '.join(DPO_PAIRINGS)}")
+    if dpo_max_pairs < 1:
+        raise ValueError(f"--dpo-max-pairs must be at least 1, got {dpo_max_pairs}")
     if curriculum is not None and curriculum not in CURRICULA:
         raise ValueError(f"unknown --curriculum {curriculum!r}; choose {', '.join(CURRICULA)}")
     if sample_reward is not None and sample_reward not in SAMPLE_REWARDS:
@@ -350,8 +370,15 @@ def build_samples(
                 "reward": sample_reward, "records": len(rewards),
                 "mean": round(sum(rewards.values()) / len(rewards), 4) if rewards else None}
         difficulty = difficulty_rows(every, {r.id for r in records}, rewards)
+    builder = None
+    if strategy == "dpo":
+        builder = functools.partial(
+            dpo_verdict_samples if dpo_pairs == "verdicts" else dpo_samples,
+            max_pairs=dpo_max_pairs)
     samples, failures = _select(records, strategy, run_dir, media_root, seed, max_samples,
-                                cft_ratio, mix, report)
+                                cft_ratio, mix, report, builder)
+    if strategy == "dpo":
+        report["dpo"] = dpo_report(records, samples, dpo_pairs, dpo_max_pairs)
     if curriculum is not None:
         samples = curriculum_order(samples, records, curriculum)
     report["samples"] = len(samples)
@@ -360,12 +387,12 @@ def build_samples(
 
 def _select(records: list[NEPRecord], strategy: str, run_dir: Path, media_root: Path | None,
             seed: int, max_samples: int | None, cft_ratio: float,
-            mix: Mapping[str, float] | None, report: dict[str, Any]
-            ) -> tuple[list[Sample], list[Failure]]:
+            mix: Mapping[str, float] | None, report: dict[str, Any],
+            builder: Builder | None = None) -> tuple[list[Sample], list[Failure]]:
     """The samples of ``strategy`` (or the mix) kept by the caps and the CFT ratio, in
-    record order; facts go to ``report``."""
+    record order (``builder`` in place of the strategy's own); facts go to ``report``."""
     if strategy != "mix":
-        samples, failures = _build(records, strategy, run_dir, media_root, seed)
+        samples, failures = _build(records, strategy, run_dir, media_root, seed, builder)
         if strategy == "cft":
             samples, report["cft"] = cft_select(samples, cft_ratio, seed, max_samples)
         else:
