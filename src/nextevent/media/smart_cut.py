@@ -19,8 +19,8 @@ The spliced pictures carry their own SPS/PPS under ids the source does not use, 
 the track's ``avcC`` (`nextevent.media.h264`); they are encoded without B-frames at the
 source profile, and their decode times are set ``pts - D``, ``D`` chosen so that decode
 times keep increasing across the seam (the past's first spliced picture takes the decode
-time of ``K0``, the future's last stays below ``K1``'s). Frame times are the source's (VFR stays VFR); the rotation and sample
-aspect ratio come with the copied stream parameters.
+time of ``K0``, the future's last stays below ``K1``'s). Frame times are the source's (VFR
+stays VFR); the rotation and sample aspect ratio come with the copied stream parameters.
 
 What cannot be smart-cut raises `SmartCutUnsupported` (the caller falls back to the
 accurate cut and records why): any codec but H.264 (HEVC included: libx265 cannot choose
@@ -52,11 +52,13 @@ from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded,
 from nextevent.records import NextEventError, Video
 
 STAGE = "cut"
-SMART_X264_OPTIONS = {"preset": "superfast", "crf": "16"}
+SMART_X264_OPTIONS = {"preset": "ultrafast", "crf": "16"}
 """libx264 settings of the spliced partial GOPs: about one GOP per cut is re-encoded, so
-it pays to stay close to the source. Measured on the 720p sample: min PSNR 46.9 dB for
-both ``veryfast`` and ``superfast`` at crf 16, ``superfast`` twice as fast (99 vs 48 fps
-on 2 shared cores); tests check >= 40 dB, `benchmarks/bench_cut.py` reports it."""
+it pays to stay close to the source. Measured on 227 frames of the 720p ``natural``
+benchmark video (grain, camera motion), 2 shared cores: ``ultrafast`` crf 16 encodes at
+61-82 fps against ``superfast``'s 42-51 at about the same size (34 KiB a frame), min PSNR
+44.1 vs 46.8 dB; crf 20 halves the size but ``ultrafast`` falls to 41 dB. Tests check
+>= 40 dB on every re-encoded frame; `benchmarks/bench_cut.py` reports it."""
 PROFILES = {66: "baseline", 77: "main", 100: "high"}
 """Source profile_idc -> the libx264 profile that encodes the spliced pictures."""
 PIX_FMTS = frozenset({"yuv420p", "yuvj420p"})
