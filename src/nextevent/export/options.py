@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from nextevent.export.strategies import DEFAULT_CFT_RATIO, DEFAULT_DPO_MAX_PAIRS
+from nextevent.export.dpo import DEFAULT_DPO_MAX_PAIRS
+from nextevent.export.strategies import DEFAULT_CFT_RATIO
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from nextevent.export.base import export_failure
+from nextevent.export.dpo import (
+    DEFAULT_DPO_MAX_PAIRS,
+    DPO_PAIRINGS,
+    dpo_report,
+    dpo_samples,
+    dpo_verdict_samples,
+)
 from nextevent.export.strategies import (
     BUILDERS,
     DEFAULT_CFT_RATIO,
-    DEFAULT_DPO_MAX_PAIRS,
-    DPO_PAIRINGS,
     MIXABLE,
     STRATEGIES,
     Builder,
     Sample,
     StrategyResult,
-    dpo_report,
-    dpo_samples,
-    dpo_verdict_samples,
 )
 from nextevent.records import Failure, NEPRecord, NextEventError
 
