@@ -23,8 +23,9 @@ from scripted_v1 import stage_of, v1_answer
 from typer.testing import CliRunner
 
 from nextevent.cli import app
+from nextevent.pipeline.build_options import read_build_options
 from nextevent.records import Critique, NEPRecord, PredictionSample, Reasoning
-from nextevent.store import RunStore, read_build_options, read_records
+from nextevent.store import RunStore, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "sample_events.jsonl"

@@ -239,7 +239,7 @@ def environment_error(err: BaseException, params: dict[str, Any] | None = None
 
 
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
-"""The temporary name an atomic write (`nextevent.store.atomic_path`) writes first."""
+"""The temporary name an atomic write (`nextevent.atomic.atomic_path`) writes first."""
 
 
 def _real_name(filename: Any) -> str:

@@ -26,6 +26,7 @@ from typing import IO, Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from nextevent.atomic import atomic_path
 from nextevent.records import NextEventError
 
 M = TypeVar("M", bound=BaseModel)
@@ -208,7 +209,7 @@ def dump_line(obj: BaseModel | dict[str, Any]) -> str:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) -> int:
-    """Write ``rows`` as JSON Lines to ``path`` atomically (`nextevent.store.atomic_path`:
+    """Write ``rows`` as JSON Lines to ``path`` atomically (`nextevent.atomic.atomic_path`:
     a killed writer leaves the old file or none, never half of one); creates the folder.
 
     Returns:
@@ -217,8 +218,6 @@ def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) ->
     Raises:
         OSError: when the folder or file cannot be written; TypeError as `dump_line`.
     """
-    from nextevent.store import atomic_path
-
     n = 0
     with atomic_path(Path(path)) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for row in rows:

@@ -7,7 +7,7 @@ Layout of ``RUN_DIR``::
     state.sqlite    status per work item (``<video_id>#<split>`` or ``<video_id>``)
     clips/          cut segments, written under a temporary name and renamed when whole
     build_options.json  the options of the first build (`nextevent build` compares a
-                    rerun's options with them; see `read_build_options`)
+                    rerun's options with them; see `nextevent.pipeline.build_options`)
 
 ``records.jsonl`` is the source of truth. A record line is written before the state row
 says ``done``; if the process dies between the two, opening the store again reads the
@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel
 
+from nextevent.atomic import atomic_path, sync_folder
 from nextevent.jsonl import (
     JSONLError,
     append_jsonl,
@@ -287,7 +286,7 @@ class RunStore:
                           else raw if raw.endswith(b"\n") else raw + b"\n")
             out.flush()
             os.fsync(out.fileno())
-        _sync_folder(path.parent)
+        sync_folder(path.parent)
         self._records.close()
         self._records = path.open("a", encoding="utf-8")
         self._pending = {}
@@ -467,104 +466,3 @@ def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
         return True
     video, sep, split = failure.input.rpartition("#")
     return bool(sep and split.isdigit() and statuses.get(video) == "done")
-
-
-def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
-    """The build options stored in ``run_dir`` by its first build, or None when the run
-    has none (a new folder, or a run written before options were stored).
-
-    Raises:
-        ValueError: when the file is not a JSON object (edited by hand).
-    """
-    path = RunDir(Path(run_dir)).build_options
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
-    return data
-
-
-def write_build_options(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
-    """Store ``options`` (name -> JSON value) in ``run_dir`` atomically; returns the file."""
-    path = RunDir(Path(run_dir)).build_options
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n",
-                       encoding="utf-8")
-    return path
-
-
-def changed_options(stored: Mapping[str, Any], given: Mapping[str, Any]
-                    ) -> list[tuple[str, Any, Any]]:
-    """``(name, stored value, given value)`` for each option named in both whose value
-    differs, in the order of ``given``. An option only one side names (added by a newer
-    version) is not a change."""
-    return [(k, stored[k], v) for k, v in given.items() if k in stored and stored[k] != v]
-
-
-def clear_run(run_dir: str | Path) -> list[Path]:
-    """Delete what a build wrote into ``run_dir`` so it can start over: records, failures,
-    state (with its SQLite side files), clips, build options and model usage. Other files
-    (a report, the model call cache, anything the user put there) stay.
-
-    Returns:
-        The paths removed.
-    """
-    run_dir = Path(run_dir)
-    removed = []
-    for name in BUILD_OUTPUTS:
-        path = run_dir / name
-        if path.is_file():
-            path.unlink()
-            removed.append(path)
-    clips = RunDir(run_dir).clips
-    if clips.is_dir():
-        shutil.rmtree(clips)
-        removed.append(clips)
-    return removed
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder, so a rename inside it survives a power loss (POSIX; a no-op where
-    folders cannot be opened, as on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A new empty temporary file beside ``path`` for the block to write; renamed onto
-    ``path`` when the block ends without error, deleted when it raises, so a killed writer
-    never leaves a half-written ``path``.
-
-    The file is created with mode ``0o666`` minus the process umask (0644 under the usual
-    umask 022), like any file ``open(path, "w")`` creates; ``tempfile.mkstemp`` would give
-    0600. Every atomic writer of nextevent goes through here
-    (`nextevent.export.base.atomic_writer`, Parquet files, the build options).
-
-    Raises:
-        OSError: when the folder cannot be created or written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:  # pragma: no cover - 48 random bits collided
-            continue
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

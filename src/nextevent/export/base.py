@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from nextevent.atomic import atomic_path
 from nextevent.records import Failure, NEPRecord, NextEventError
-from nextevent.store import atomic_path
 
 #: Placeholders that multimodal trainers count and match against the media lists; a text
 #: field holding one would break that count (LLaMA-Factory's mm_plugin checks it).
@@ -180,7 +180,7 @@ def export_failure(error: NextEventError, target: str, record_id: str) -> Failur
 def atomic_writer(path: Path) -> Iterator[IO[str]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` when the block ends
     without error, so a killed export never leaves a half-written file. The file gets the
-    usual permissions (0644 under umask 022; see `nextevent.store.atomic_path`)."""
+    usual permissions (0644 under umask 022; see `nextevent.atomic.atomic_path`)."""
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         yield handle
         handle.flush()

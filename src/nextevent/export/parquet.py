@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nextevent.atomic import atomic_path
 from nextevent.export.driver import SampleTarget
 from nextevent.records import NextEventError
-from nextevent.store import atomic_path
 
 
 def _pyarrow() -> Any:

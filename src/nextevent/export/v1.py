@@ -38,6 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nextevent.atomic import atomic_path
 from nextevent.export.base import (
     ExportResult,
     confined_path,
@@ -62,7 +63,6 @@ from nextevent.sources.v1 import (
     path_problem,
     v1_parts,
 )
-from nextevent.store import atomic_path
 
 FILE_NAME = "next_event_prediction.json"
 

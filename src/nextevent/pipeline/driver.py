@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -35,6 +34,7 @@ from nextevent.llm.cache import CallCache
 from nextevent.llm.client import LLMClient
 from nextevent.llm.config import VISION_ROLES, LLMConfig
 from nextevent.pipeline import model_stages as ms
+from nextevent.pipeline.build_options import claim_run_dir
 from nextevent.pipeline.config import (
     RAW_REQUIRED,
     REASONING_STAGES,
@@ -52,79 +52,7 @@ from nextevent.pipeline.writer import StoreWriter
 from nextevent.records import Failure, NextEventError, VideoAnnotation
 from nextevent.rundir import RunDir, RunLock, UsageLine, append_usage, clean_leftovers
 from nextevent.sources.resolve import VideoIndex
-from nextevent.store import (
-    changed_options,
-    clear_run,
-    is_resolved,
-    read_build_options,
-    write_build_options,
-)
-
-RAISABLE: tuple[str, ...] = ("predictions",)
-"""Options a rerun may raise above the stored value without starting over (the stored
-records gain what the larger value adds); lowering one is a change like any other."""
-
-
-def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = False) -> bool:
-    """Check a build's options against those the run directory's first build stored, and
-    store them, before anything else is written.
-
-    A rerun with the same options resumes the run; records cut with other options mixed
-    into the same ``records.jsonl`` would silently disagree. A run without stored options
-    (new, or older than stored options) takes ``options`` as its own.
-
-    Args:
-        run_dir: the run directory (created by the caller).
-        options: CLI option name (without ``--``) -> JSON value, for every option that
-            decides what the build writes; not those that only decide how fast.
-        force: when the options differ, start the run over (`nextevent.store.clear_run`)
-            instead of stopping.
-
-    Returns:
-        True when the run was started over.
-
-    Raises:
-        NextEventError: stage ``options``, naming each option that differs (stored and
-            given value), when ``force`` is False; or when the stored file is unreadable.
-    """
-    try:
-        stored = read_build_options(run_dir)
-    except ValueError as err:  # json.JSONDecodeError is a ValueError
-        raise NextEventError(
-            "options", f"the stored build options of {run_dir} cannot be read: {err}",
-            "pass --force to start the run over, or pick a new --out") from None
-    changes = [(name, old, new) for name, old, new in (
-        changed_options(stored, options) if stored is not None else [])
-        if not _raised(name, old, new)]
-    if changes and not force:
-        listed = "; ".join(f"{_as_option(name, old)} before, {_as_option(name, new)} now"
-                           for name, old, new in changes)
-        raisable = [name for name, _, _ in changes if name in RAISABLE]
-        raise NextEventError(
-            "options", f"run directory {run_dir} was built with other options: {listed}",
-            "rerun with the earlier options to resume this run, pass --force to start it "
-            "over (deletes its records, failures, state and clips), or pick a new --out"
-            + "".join(f"; --{name} may be raised on a rerun, not lowered" for name in raisable))
-    if changes:
-        clear_run(run_dir)
-        stored = None
-    write_build_options(run_dir, {**(stored or {}), **options})
-    return bool(changes)
-
-
-def _raised(name: str, old: Any, new: Any) -> bool:
-    """True for a `RAISABLE` option given a larger whole number than the stored one."""
-    return (name in RAISABLE and isinstance(old, int) and isinstance(new, int)
-            and not isinstance(old, bool) and new > old)
-
-
-def _as_option(name: str, value: Any) -> str:
-    """How an option value is typed on the command line: ``--cut fast``, ``--no-shots``."""
-    if isinstance(value, bool):
-        return f"--{name}" if value else f"--no-{name}"
-    if value is None:
-        return f"no --{name}"
-    return f"--{name} {value if isinstance(value, str) else json.dumps(value)}"
+from nextevent.store import is_resolved
 
 
 def check_models(config: BuildConfig, llm: LLMConfig | None, raw: bool) -> None:
