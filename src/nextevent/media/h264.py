@@ -18,6 +18,7 @@ from dataclasses import dataclass
 NAL_IDR = 5
 NAL_SPS = 7
 NAL_PPS = 8
+PARAMETER_SETS = frozenset({NAL_SPS, NAL_PPS})
 HIGH_PROFILES = frozenset({100, 110, 122, 144})
 """Profiles whose ``avcC`` carries the chroma/bit-depth extension (14496-15 5.3.3.1.2)."""
 
@@ -114,9 +115,12 @@ def split_annexb(data: bytes) -> list[bytes]:
     return [nal for nal in nals if nal]
 
 
-def annexb_to_length(data: bytes, length_size: int) -> bytes:
-    """Re-frame an Annex B access unit with ``length_size``-byte length prefixes."""
-    return b"".join(len(nal).to_bytes(length_size, "big") + nal for nal in split_annexb(data))
+def annexb_to_length(data: bytes, length_size: int, drop: frozenset[int] = frozenset()
+                     ) -> bytes:
+    """Re-frame an Annex B access unit with ``length_size``-byte length prefixes, leaving
+    out the NAL units whose ``nal_unit_type`` is in ``drop``."""
+    return b"".join(len(nal).to_bytes(length_size, "big") + nal for nal in split_annexb(data)
+                    if nal[0] & 0x1F not in drop)
 
 
 def nal_types(data: bytes, length_size: int) -> list[int]:

@@ -127,9 +127,9 @@ class _Side:
         assert self.container is not None and self.stream is not None
         for enc_packet in packets:
             assert enc_packet.pts is not None
-            nals = [n for n in h264.split_annexb(bytes(enc_packet))
-                    if n[0] & 0x1F not in (h264.NAL_SPS, h264.NAL_PPS)]  # sets live in avcC
-            out = Packet(b"".join(len(n).to_bytes(length_size, "big") + n for n in nals))
+            # the parameter sets live in avcC, not in the samples
+            out = Packet(h264.annexb_to_length(bytes(enc_packet), length_size,
+                                               drop=h264.PARAMETER_SETS))
             out.pts = enc_packet.pts - self.shift
             out.dts = enc_packet.pts - self.delay - self.shift
             out.duration = self.durations.get(enc_packet.pts, enc_packet.duration or 0)
