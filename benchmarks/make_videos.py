@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -141,16 +142,25 @@ def make_video(
         stream.options = {"preset": "veryfast", "crf": "23", "forced-idr": "1"}
     stream.time_base = Fraction(1, fps)
     starts = [0, *bounds]
-    if style == "natural":
-        for i, img in enumerate(_natural_frames(rng, starts, total, width, height, fps)):
-            out = av.VideoFrame.from_ndarray(img, format="rgb24")
-            out.pts = i
-            for packet in stream.encode(out):
-                container.mux(packet)
-        for packet in stream.encode():
+    frames = (_natural_frames(rng, starts, total, width, height, fps) if style == "natural"
+              else _block_frames(rng, starts, total, width, height))
+    keyframes = set(starts) if style == "blocks" else set()  # natural: x264 decides
+    for i, img in enumerate(frames):
+        out = av.VideoFrame.from_ndarray(img, format="rgb24")
+        out.pts = i
+        if i in keyframes:
+            out.pict_type = av.video.frame.PictureType.I
+        for packet in stream.encode(out):
             container.mux(packet)
-        container.close()
-        return [b / fps for b in bounds]
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return [b / fps for b in bounds]
+
+
+def _block_frames(rng: np.random.Generator, starts: list[int], total: int, width: int,
+                  height: int) -> Iterator[np.ndarray]:
+    """The ``blocks`` style's RGB frames: a new random texture per shot, panned."""
     shot, texture = -1, None
     for i in range(total):
         if shot + 1 < len(starts) and i >= starts[shot + 1]:
@@ -161,17 +171,7 @@ def make_video(
         # picture and put a cut inside the shot that truth.json does not list.
         offset = (i - starts[shot]) * 2 % (2 * width)
         offset = offset if offset <= width else 2 * width - offset
-        img = np.ascontiguousarray(texture[:, offset : offset + width])
-        out = av.VideoFrame.from_ndarray(img, format="rgb24")
-        out.pts = i
-        if i in starts:
-            out.pict_type = av.video.frame.PictureType.I
-        for packet in stream.encode(out):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return [b / fps for b in bounds]
+        yield np.ascontiguousarray(texture[:, offset : offset + width])
 
 
 def make_dataset(
