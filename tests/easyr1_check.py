@@ -54,17 +54,8 @@ import sys
 import types
 from pathlib import Path
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
-           "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+from tiny_qwen import CHAT_TEMPLATE, byte_level_bpe
+
 CORPUS = [
     "Watch the video, then think about what happens and why before you answer.",
     "Write your reasoning inside <think> </think> tags, then your final answer inside "
@@ -111,7 +102,6 @@ def versions() -> dict[str, str]:
 
 
 def make_processor(folder: Path) -> dict:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         Qwen2_5_VLProcessor,
         Qwen2TokenizerFast,
@@ -119,13 +109,7 @@ def make_processor(folder: Path) -> dict:
         Qwen2VLVideoProcessor,
     )
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
-        vocab_size=600, special_tokens=SPECIAL,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=byte_level_bpe(CORPUS), eos_token="<|im_end|>",
                                         pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE)
     size = {"shortest_edge": QWEN25_VL_PIXELS["min_pixels"],
             "longest_edge": QWEN25_VL_PIXELS["max_pixels"]}
