@@ -5,15 +5,13 @@ EasyR1 / verl / TRL files (weight 0 leaves every existing reward as it was)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from scripted_server import ScriptedServer, schema_name, user_text
+from test_rewards import load_by_path  # how EasyR1 and verl import a reward file
 from typer.testing import CliRunner
 
 from nextevent.bench.build import write_items
@@ -345,15 +343,6 @@ def test_reasoning_eval_with_a_scripted_judge(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- rewards
-
-
-def load_by_path(path: Path, module_name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 MCQ_RESPONSES = [
