@@ -11,8 +11,12 @@ Timed (best of ``--repeat`` runs, seconds of wall time on this machine):
 
 * format: `format_reward` on the 4,096 responses;
 * mcq: `extract_choice` + `mcq_accuracy` on 4,096 multiple-choice responses;
-* embedding: `NEPReward` (similarity only) from a cold reference cache - answer
-  extraction, de-duplication, encoding, cosine - target >= 500 responses/s;
+* embedding [BACKEND]: `NEPReward` (similarity only) from a cold reference cache - answer
+  extraction, de-duplication, encoding, cosine - target >= 500 responses/s; one row per
+  backend of ``--backends`` (default: ``torch``, the PyTorch reference, then ``onnx`` and
+  ``onnx-int8``, ONNX Runtime on the cached export; see `nextevent.rewards.backends`), each
+  ONNX backend followed by its speed-up over ``torch`` (target >= 2x) and the agreement
+  of its 4,096 similarity scores with ``torch``'s (Pearson >= 0.999, max |difference|);
 * reference: raw ``SentenceTransformer.encode`` of the same unique texts the reward
   encodes, plus the cosine, with no wrapper: embedding time / reference time is our
   overhead;
@@ -24,19 +28,24 @@ Timed (best of ``--repeat`` runs, seconds of wall time on this machine):
   out) divided by the GEMM rate measured in this run on the same shapes: no fp32
   implementation of this model on this machine can beat it.
 
+The load average of the machine is printed before and after the timed runs.
+
     python benchmarks/bench_rewards.py
     python benchmarks/bench_rewards.py --repeat 5 --batch-size 64 --naive
+    python benchmarks/bench_rewards.py --backends torch,onnx
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from nextevent.rewards import NEPReward, extract_choice, format_reward, mcq_accuracy, rouge_l
+from nextevent.rewards.backends import BACKENDS, cpu_threads
 from nextevent.rewards.embedding import DEFAULT_BATCH_SIZE, load_sentence_model
 from nextevent.rewards.format import prediction_text
 from nextevent.sources import load_annotations
@@ -44,6 +53,7 @@ from nextevent.sources import load_annotations
 HERE = Path(__file__).resolve().parent
 ACTIVITYNET = HERE.parent / "tests" / "data" / "annotations" / "activitynet_val_subset.json"
 TARGET = 500.0  # responses per second, embedding reward (issue 4)
+SPEEDUP_TARGET, PEARSON_TARGET = 2.0, 0.999  # faster backend vs torch (issue 17)
 
 
 def grpo_batch(prompts: int, generations: int, seed: int) -> tuple[list[str], list[str]]:
@@ -140,8 +150,13 @@ def main() -> None:
     add("--repeat", type=int, default=3, help="timed runs per row; best kept (count)")
     add("--seed", type=int, default=0, help="text sampling seed")
     add("--naive", action="store_true", help="also time encoding every pair (slow)")
+    add("--backends", default=",".join(BACKENDS),
+        help="embedding backends to time, comma-separated; torch is always timed first")
     args = parser.parse_args()
+    backends = ["torch", *dict.fromkeys(b.strip() for b in args.backends.split(",")
+                                        if b.strip() and b.strip() != "torch")]
 
+    import numpy as np
     import torch
 
     responses, references = grpo_batch(args.prompts, args.generations, args.seed)
@@ -169,21 +184,29 @@ def main() -> None:
         a, b = raw_encode(answers), raw_encode(references)
         (a * b).sum(dim=1).clamp(0, 1).tolist()
 
-    def ours() -> None:  # a fresh reward each run: cold reference cache
-        NEPReward({"similarity": 1.0}, batch_size=args.batch_size)(responses, references)
+    def ours(backend: str) -> list[float]:  # a fresh reward each run: cold reference cache
+        reward = NEPReward({"similarity": 1.0}, batch_size=args.batch_size, backend=backend)
+        return reward.scores(responses, references)
 
+    scores, load_s = {}, {}
+    for backend in backends:  # load (ONNX: export on the first run, then cached) untimed
+        start = time.perf_counter()
+        scores[backend] = np.array(ours(backend))
+        load_s[backend] = time.perf_counter() - start
     jobs: dict[str, Callable[[], object]] = {
         "format": lambda: [format_reward(r) for r in responses],
         "mcq": lambda: [mcq_accuracy(r, a)
                         for r, a in zip(mcq_responses, mcq_answers, strict=True)],
-        "embedding": ours,
+        **{f"embedding [{b}]": (lambda b=b: ours(b)) for b in backends},
         "  reference: raw encode": reference,
         "  naive: encode every pair": naive,
         "rouge-l": lambda: [rouge_l(a, r) for a, r in zip(answers, references, strict=True)],
     }
     if not args.naive:
         del jobs["  naive: encode every pair"]
+    load_before = os.getloadavg()
     times = best_times(args.repeat, jobs)
+    load_after = os.getloadavg()
     ceiling, n_tokens, gflops = compute_ceiling(model, unique)
     times["  compute ceiling (fp32)"] = ceiling
     letters = sum(extract_choice(r) is not None for r in mcq_responses)
@@ -191,14 +214,27 @@ def main() -> None:
           f"{len(unique)} unique texts to embed; torch threads {torch.get_num_threads()}; "
           f"MCQ responses with a letter: {letters}/{n}")
     print(f"tokens to embed: {n_tokens} ({n_tokens / len(unique):.1f} per text); "
-          f"GEMM rate measured now: {gflops:.0f} GFLOP/s")
+          f"GEMM rate measured now: {gflops:.0f} GFLOP/s; ONNX worker threads {cpu_threads()}")
+    print(f"load average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in load_after)}; first call (load/export, "
+          f"untimed): " + ", ".join(f"{b} {s:.1f} s" for b, s in load_s.items()))
     print(f"{'reward':28} {'seconds':>9} {'responses/s':>12} {'/ 500 target':>13}")
     for name, seconds in times.items():
         rate = n / seconds
         print(f"{name:28} {seconds:9.3f} {rate:12.0f} {rate / TARGET:12.2f}x")
-    print(f"embedding overhead vs raw encode of the same texts: "
-          f"{times['embedding'] / times['  reference: raw encode']:.2f}x the time; "
-          f"embedding at {ceiling / times['embedding']:.0%} of the fp32 compute ceiling")
+    torch_s = times["embedding [torch]"]
+    for backend in backends[1:]:
+        speedup = torch_s / times[f"embedding [{backend}]"]
+        a, b = scores[backend], scores["torch"]
+        pearson = float(np.corrcoef(a, b)[0, 1])
+        ok = speedup >= SPEEDUP_TARGET and pearson >= PEARSON_TARGET
+        print(f"{backend} vs torch: {speedup:.2f}x the responses/s (target >= "
+              f"{SPEEDUP_TARGET:.0f}x); similarity of the {n} responses: Pearson {pearson:.6f} "
+              f"(target >= {PEARSON_TARGET}), max |difference| {np.abs(a - b).max():.2e}, "
+              f"mean {np.abs(a - b).mean():.2e}: {'met' if ok else 'NOT met'}")
+    print(f"embedding [torch] overhead vs raw encode of the same texts: "
+          f"{torch_s / times['  reference: raw encode']:.2f}x the time; "
+          f"at {ceiling / torch_s:.0%} of the fp32 compute ceiling")
     if args.naive:
         print(f"speed-up vs encoding every pair: "
               f"{times['  naive: encode every pair'] / times['embedding']:.2f}x")

@@ -6,6 +6,10 @@ The default model is all-MiniLM-L6-v2 (Reimers & Gurevych, "Sentence-BERT", EMNL
 weights and the sentence-transformers configuration. It is loaded by path with
 ``HF_HUB_OFFLINE=1`` (set unless the caller already set it), so nothing is ever downloaded.
 
+The embeddings come from a backend (`nextevent.rewards.backends`): sentence-transformers on
+PyTorch (``torch``, the reference) or ONNX Runtime on a cached ONNX export of the same
+weights (``onnx``, the default on the CPU when installed; ``onnx-int8``).
+
 torch and sentence-transformers are imported only when a model is loaded: importing
 ``nextevent.rewards`` stays cheap (install them with ``pip install 'nextevent[rewards]'``).
 """
@@ -19,9 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nextevent.rewards.backends import load_onnx_encoder, resolve_backend
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
+
+    from nextevent.rewards.backends import OnnxEncoder
 
 DEFAULT_BATCH_SIZE = 32
 """Texts per forward pass. On 2 CPU cores 16-32 is fastest for sentence-length texts
@@ -55,6 +63,24 @@ def minilm_path() -> Path:
     return path
 
 
+def model_folder(model_path: str | Path | None = None) -> Path:
+    """The local folder of a sentence model (None: all-MiniLM-L6-v2 from `minilm_path`),
+    with the Hugging Face libraries set offline (``HF_HUB_OFFLINE=1`` unless already set).
+
+    Raises:
+        FileNotFoundError: when ``model_path`` is not a folder (a hub name is refused).
+    """
+    path = Path(model_path) if model_path is not None else minilm_path()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"sentence model folder {path} does not exist; give a local folder (models are "
+            "never downloaded) or leave model_path unset for all-MiniLM-L6-v2"
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return path
+
+
 def load_sentence_model(
     model_path: str | Path | None = None, device: str | None = None
 ) -> SentenceTransformer:
@@ -72,17 +98,10 @@ def load_sentence_model(
         FileNotFoundError: when ``model_path`` is not a folder.
         ModuleNotFoundError: when sentence-transformers or the model package is missing.
     """
-    path = Path(model_path) if model_path is not None else minilm_path()
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"sentence model folder {path} does not exist; give a local folder (models are "
-            "never downloaded) or leave model_path unset for all-MiniLM-L6-v2"
-        )
+    path = model_folder(model_path)
     key = (str(path.resolve()), device)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
                 from sentence_transformers import SentenceTransformer
             except ModuleNotFoundError as err:
@@ -110,11 +129,17 @@ class SentenceSimilarity:
 
     Args:
         model_path, device: as in `load_sentence_model`.
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass (ONNX backends: at most, see
+            `nextevent.rewards.backends.OnnxEncoder`).
         cache_size: reference embeddings kept (384 floats, 1.5 KiB each for MiniLM).
+        backend: ``torch``, ``onnx``, ``onnx-int8`` or ``auto``; None reads
+            ``NEXTEVENT_REWARD_BACKEND`` (default ``auto``: ``onnx`` on the CPU when
+            onnxruntime is installed). See `nextevent.rewards.backends`.
 
     Raises:
-        ValueError: when ``batch_size`` or ``cache_size`` is not positive.
+        ValueError: when ``batch_size`` or ``cache_size`` is not positive, or for an
+            unknown backend.
+        ModuleNotFoundError: when the backend asked for is not installed.
     """
 
     def __init__(
@@ -123,6 +148,7 @@ class SentenceSimilarity:
         device: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         cache_size: int = 65536,
+        backend: str | None = None,
     ) -> None:
         if batch_size < 1 or cache_size < 1:
             raise ValueError(
@@ -130,15 +156,19 @@ class SentenceSimilarity:
             )
         self.model_path, self.device = model_path, device
         self.batch_size, self.cache_size = batch_size, cache_size
-        self._model: SentenceTransformer | None = None
+        self.backend = resolve_backend(backend, device)
+        self._model: SentenceTransformer | OnnxEncoder | None = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
-    def model(self) -> SentenceTransformer:
-        """The sentence model, loaded on first use."""
+    def model(self) -> SentenceTransformer | OnnxEncoder:
+        """The sentence model of the backend, loaded (for ONNX: exported) on first use."""
         if self._model is None:
-            self._model = load_sentence_model(self.model_path, self.device)
+            if self.backend == "torch":
+                self._model = load_sentence_model(self.model_path, self.device)
+            else:
+                self._model = load_onnx_encoder(model_folder(self.model_path), self.backend)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -147,6 +177,8 @@ class SentenceSimilarity:
 
         if not texts:
             return torch.zeros((0, 0))
+        if self.backend != "torch":
+            return torch.from_numpy(self.model.encode(list(texts), self.batch_size))
         with torch.inference_mode():
             out = self.model.encode(
                 list(texts),

@@ -53,10 +53,15 @@ class NEPReward:
             ``weights["judge"] > 0``.
         model_path, device, cache_size: for the embedding model, as in
             `nextevent.rewards.embedding.SentenceSimilarity`.
+        backend: where the embeddings are computed: ``torch``, ``onnx``, ``onnx-int8``
+            or ``auto``; None reads ``NEXTEVENT_REWARD_BACKEND`` (default ``auto``: ``onnx``
+            on the CPU when onnxruntime is installed, else ``torch``). See
+            `nextevent.rewards.backends`.
 
     Raises:
         ValueError: for an unknown component, a negative weight, no positive content
-            weight, or a judge weight without a judge.
+            weight, a judge weight without a judge, or an unknown backend.
+        ModuleNotFoundError: when the backend asked for is not installed.
 
     Example:
         >>> reward = NEPReward({"similarity": 0.9, "format": 0.1})
@@ -72,6 +77,7 @@ class NEPReward:
         model_path: str | Path | None = None,
         device: str | None = None,
         cache_size: int = 65536,
+        backend: str | None = None,
     ) -> None:
         self.weights = _check_weights(dict(DEFAULT_WEIGHTS if weights is None else weights))
         if self.weights.get("judge", 0.0) > 0 and judge is None:
@@ -80,7 +86,7 @@ class NEPReward:
                 "pass judge=callable(predictions, references) -> scores in [0, 1]"
             )
         self.judge = judge
-        self.similarity = SentenceSimilarity(model_path, device, batch_size, cache_size)
+        self.similarity = SentenceSimilarity(model_path, device, batch_size, cache_size, backend)
 
     @property
     def active(self) -> tuple[str, ...]:
