@@ -1,19 +1,21 @@
-"""Smart cut: frame-exact clips that re-encode only the partial GOPs next to the split.
+"""Smart cut: frame-exact clips that re-encode only the pictures next to the split.
 
-The past clip is the source's packets up to the last *clean* keyframe ``K0 <= split``
-(stream copy), then libx264 pictures for the frames in ``[K0, split)``; the future clip
-is libx264 pictures for the frames in ``[split, K1)``, then the source's packets from the
-first clean keyframe ``K1 >= split`` on (stream copy). One decode of ``[K0, K1)`` (about
-one GOP) feeds both encoders. A split that falls on a clean keyframe re-encodes nothing.
+The past clip is the source's packets up to the end ``K0`` of the longest decode-order
+prefix that is shown entirely before the split and before every later packet (stream
+copy: it needs nothing after it), then libx264 pictures for the few frames shown between
+that prefix and the split (none without B-frames, at most the reorder depth with them).
+The future clip is libx264 pictures for the frames in ``[split, K1)``, then the source's
+packets from the first clean keyframe ``K1 >= split`` on (stream copy). One decode from
+``K0``'s GOP to ``K1`` (at most about one GOP) feeds both encoders. A split that falls on
+a clean keyframe re-encodes nothing.
 
 A keyframe is *clean* when it is an IDR picture, no earlier packet in decode order is
 shown after it and no later packet is shown before it (no open-GOP leading pictures):
-copying from it needs nothing before it, and copying up to it leaves nothing behind.
-Open GOPs (non-IDR I pictures): the past may still stop copying at one (its leading
-pictures, shown before it, are then re-encoded from a decode that starts one GOP
-earlier), but the future starts copying only at an IDR picture, since switching from the
-spliced parameter sets back to the source's is allowed only there; so an open-GOP file
-re-encodes the future up to its next IDR (often its end): exact, but slower.
+copying from it needs nothing before it. Open GOPs (non-IDR I pictures): the past's
+re-encoded pictures are then decoded from the GOP before, and the future starts copying
+only at an IDR picture, since switching from the spliced parameter sets back to the
+source's is allowed only there; so an open-GOP file re-encodes the future up to its next
+IDR (often its end): exact, but slower.
 
 The spliced pictures carry their own SPS/PPS under ids the source does not use, added to
 the track's ``avcC`` (`nextevent.media.h264`); they are encoded without B-frames at the
@@ -53,8 +55,8 @@ from nextevent.records import NextEventError, Video
 
 STAGE = "cut"
 SMART_X264_OPTIONS = {"preset": "ultrafast", "crf": "16"}
-"""libx264 settings of the spliced partial GOPs: about one GOP per cut is re-encoded, so
-it pays to stay close to the source. Measured on 227 frames of the 720p ``natural``
+"""libx264 settings of the spliced pictures: up to one GOP per cut (half on average) is
+re-encoded, so it pays to stay close to the source. Measured on 227 frames of the 720p ``natural``
 benchmark video (grain, camera motion), 2 shared cores: ``ultrafast`` crf 16 encodes at
 61-82 fps against ``superfast``'s 42-51 at about the same size (34 KiB a frame), min PSNR
 44.1 vs 46.8 dB; crf 20 halves the size but ``ultrafast`` falls to 41 dB. Tests check
@@ -275,14 +277,15 @@ def _copy_points(packets: list[_Packet], split_pts: int) -> _Plan:
         suffix_min[i] = min(suffix_min[i + 1], packets[i].pts)
     clean = [p.idr and prefix_max[i] < p.pts < suffix_min[i + 1]
              for i, p in enumerate(packets)]
-    # the past may stop copying at any keyframe that every earlier packet is shown before
-    # (an open-GOP I picture too: its leading pictures are then re-encoded)
-    ends = [i for i, p in enumerate(packets)
-            if p.key and prefix_max[i] < suffix_min[i] and p.pts <= split_pts]
-    k0 = max(ends, default=0)
-    start = k0
-    if not clean[k0]:
-        start = max((i for i in range(k0) if packets[i].key), default=0)
+    # the past copies the longest decode-order prefix shown entirely before the split and
+    # before every later packet: it references nothing after it and leaves none of its
+    # frames behind, so only the few pictures from its end to the split (at most the
+    # B-frame reorder depth) are re-encoded, behind an IDR with the spliced parameter sets
+    k0 = max(i for i in range(n) if prefix_max[i] < suffix_min[i] and prefix_max[i] < split_pts)
+    # those pictures are decoded from their GOP's keyframe, or from the GOP before when
+    # that keyframe is not a clean IDR (open GOP: its leading pictures need it)
+    key = max((i for i in range(k0 + 1) if packets[i].key), default=0)
+    start = key if clean[key] else max((i for i in range(key) if packets[i].key), default=0)
     # the future may start copying only at a clean keyframe (an IDR picture that needs
     # nothing before it and leaves no leading picture behind)
     k1 = next((i for i in range(k0, n) if clean[i] and packets[i].pts >= split_pts), None)
