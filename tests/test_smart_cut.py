@@ -113,8 +113,9 @@ def test_smart_cut_is_frame_exact_and_copies_frames_bit_identical(
     reencoded = clips.past.reencoded_frames + clips.future.reencoded_frames
     if name not in ("bunny", "open_gop", "open_gop_scenes"):
         assert reencoded < 0.6 * total, (reencoded, total)
-    if name.startswith("open_gop"):  # the past stops copying at an open-GOP I picture
-        assert clips.past.reencoded_frames < 0.5 * clips.past.frame_count
+    # the past copies up to the split but for the pictures held back by B-frame reordering
+    # (bf 3 here; none without B-frames), open GOPs included
+    assert clips.past.reencoded_frames <= (0 if name == "baseline" else 3), name
     if name == "rotated":
         assert probe(Path(clips.past.path)).rotation_deg == 90
         assert probe(Path(clips.future.path)).rotation_deg == 90
