@@ -37,8 +37,10 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   say "installing torch $TORCH_VERSION (CPU build)"
   # A CPU wheel the local pip configuration finds without an index (find-links), then its
   # dependencies from the usual index; else PyTorch's CPU index, which has both.
+  # (the version is read whole, not piped into grep -q: under pipefail, grep quitting
+  # early makes pip fail on a broken pipe now and then, and the online index is tried)
   if "$PY" -m pip install -q --no-deps --no-index "torch==$TORCH_VERSION" 2>/dev/null \
-      && "$PY" -m pip show torch 2>/dev/null | grep -q "^Version: .*+cpu"; then
+      && [[ "$("$PY" -m pip show torch 2>/dev/null)" == *$'\nVersion: '*+cpu* ]]; then
     "$PY" -m pip install -q "torch==$TORCH_VERSION"  # its dependencies
   else
     "$PY" -m pip uninstall -q -y torch 2>/dev/null || true
