@@ -186,3 +186,62 @@ def test_missing_backend_package_names_the_install(
     with pytest.raises(ModuleNotFoundError, match=r"needs onnx;.*nextevent\[rewards\]"):
         be.exported_model(minilm_path(), "fp32")
     assert be.resolve_backend(None, "cpu") == "torch"
+
+
+def test_unwritable_cache_falls_back_or_names_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: tuple[list[str], list[str]],
+    torch_scores: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(be.BACKEND_ENV, raising=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))  # a path through a file
+    monkeypatch.setattr(be, "_ENCODERS", {})  # no encoder of an earlier test
+    # auto: the same scores from torch, with a warning naming the folder
+    sim = SentenceSimilarity()
+    assert sim.backend == "onnx"
+    with caplog.at_level("WARNING"):
+        scores = np.array(sim(*pairs))
+    assert sim.backend == "torch"
+    assert np.abs(scores - torch_scores).max() < 1e-6
+    assert str(blocker) in caplog.text and "using the torch backend" in caplog.text
+    # asked for by name: one clear error, with the folder and what to do
+    with pytest.raises(be.OnnxUnavailable, match=str(blocker)) as err:
+        SentenceSimilarity(backend="onnx")(*pairs)
+    assert "XDG_CACHE_HOME" in err.value.hint and "backend='torch'" in err.value.hint
+    assert err.value.stage == "reward"
+
+
+def test_damaged_cached_export_is_exported_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: tuple[list[str], list[str]]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = be.exported_model(minilm_path(), "fp32")
+    want = be.OnnxEncoder(minilm_path(), "fp32").encode(pairs[1][:20])
+    model.write_bytes(model.read_bytes()[:1000])  # truncated after it was written
+    encoder = be.OnnxEncoder(minilm_path(), "fp32")
+    assert np.abs(encoder.encode(pairs[1][:20]) - want).max() < 1e-6
+    assert encoder.onnx_path == model and model.stat().st_size > 1_000_000
+
+
+def test_a_command_without_a_usable_onnx_cache_prints_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, annotations: Path
+) -> None:
+    """`bench build` embeds captions for its grouping: with the ONNX backend asked for and
+    a cache folder that cannot be made, one error line and exit code 2, no traceback."""
+    from typer.testing import CliRunner
+
+    from nextevent.cli import app
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    monkeypatch.setenv(be.BACKEND_ENV, "onnx")
+    monkeypatch.setattr(be, "_ENCODERS", {})
+    got = CliRunner().invoke(app, [
+        "bench", "build", "--annotations", str(annotations / "activitynet_val_subset.json"),
+        "--max-videos", "40", "--out", str(tmp_path / "bench")])
+    assert got.exit_code == 2, got.output
+    assert "error (reward): the onnx reward backend could not export" in got.output
+    assert str(blocker) in got.output and "hint: set XDG_CACHE_HOME" in got.output
+    assert isinstance(got.exception, SystemExit)  # typer's exit, not an escaped error

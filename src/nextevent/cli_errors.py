@@ -278,7 +278,8 @@ def _deepest_params(tb: TracebackType | None) -> dict[str, Any] | None:
 
 def _guarded(invoke: Any, ctx: typer.Context) -> Any:
     """Run ``invoke(ctx)``; a file, disk, recursion or decoding fault becomes one error line
-    (`environment_error`) and the exit code, never a traceback.
+    (`environment_error`) and the exit code, never a traceback; so does a `NextEventError`
+    that no command caught (exit code 2).
 
     Raises:
         typer.Exit: for such a fault (1 or 2).
@@ -286,6 +287,8 @@ def _guarded(invoke: Any, ctx: typer.Context) -> Any:
     """
     try:
         return invoke(ctx)
+    except NextEventError as err:  # raised below a command that does not report its own
+        fail(err, 2)
     except (OSError, RecursionError, UnicodeDecodeError, sqlite3.OperationalError) as err:
         if isinstance(err, BrokenPipeError):  # stdout closed (| head): typer exits 1
             raise

@@ -20,7 +20,10 @@ transformers 5), so the export is done here with ``torch.onnx`` from the shipped
 offline, once: it is cached under ``$XDG_CACHE_HOME/nextevent/onnx/<model digest>-<variant>-v<N>/``
 (``~/.cache`` without XDG_CACHE_HOME), written to a temporary folder and renamed into
 place, so an interrupted export never leaves a model that would be loaded; concurrent
-processes wait for one export (a file lock). The ONNX backends run batches on one
+processes wait for one export (a file lock). A cache that cannot be written or read
+(`OnnxUnavailable`, naming the folder) makes ``auto`` fall back to ``torch`` with a
+warning and an ONNX backend asked for by name stop with that error; a cached file that
+no longer loads is exported again, once. The ONNX backends run batches on one
 worker thread per usable core (``OMP_NUM_THREADS`` when set, else the CPU affinity), each
 ONNX Runtime call single-threaded: on small sentence batches that beats splitting each
 matrix multiply across cores, and a core taken by another job stalls no other.
@@ -44,6 +47,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from nextevent.records import NextEventError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,6 +87,22 @@ def _installed(module: str) -> bool:
         return False
 
 
+def requested_backend(backend: str | None = None) -> str:
+    """The backend name asked for, lower-cased: ``backend``, else
+    ``$NEXTEVENT_REWARD_BACKEND``, else ``auto`` (not checked; see `resolve_backend`)."""
+    name = backend if backend is not None else os.environ.get(BACKEND_ENV, "")
+    return name.strip().lower() or "auto"
+
+
+class OnnxUnavailable(NextEventError):
+    """The ONNX model could not be exported to, or loaded from, its cache (stage
+    ``reward``; the message names the folder, the hint what to do); ``auto`` then falls
+    back to ``torch``."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__("reward", message, hint)
+
+
 def resolve_backend(backend: str | None = None, device: str | None = None) -> str:
     """The backend to use: ``backend``, else ``$NEXTEVENT_REWARD_BACKEND``, else ``auto``.
 
@@ -97,8 +118,7 @@ def resolve_backend(backend: str | None = None, device: str | None = None) -> st
         ValueError: for an unknown name, or an ONNX backend with a non-CPU device.
         ModuleNotFoundError: for an ONNX backend without onnxruntime (says what to install).
     """
-    name = backend if backend is not None else os.environ.get(BACKEND_ENV, "")
-    name = name.strip().lower() or "auto"
+    name = requested_backend(backend)
     if name not in (*BACKENDS, "auto"):
         source = "backend" if backend is not None else BACKEND_ENV
         raise ValueError(f"unknown reward backend {name!r} ({source}); use one of "
@@ -349,8 +369,15 @@ class OnnxEncoder:
         options.intra_op_num_threads = 1  # parallel across batches instead (see the module doc)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.onnx_path), options,
-                                            providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.onnx_path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception:  # damaged after it was written (disk fault, edited): export again
+            _log.warning("cached ONNX model %s does not load; exporting it again", self.onnx_path)
+            shutil.rmtree(self.onnx_path.parent, ignore_errors=True)
+            self.onnx_path = exported_model(model_path, variant)
+            self.session = ort.InferenceSession(str(self.onnx_path), options,
+                                                providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
         self.max_seq_length = _max_seq_length(model_path, self.tokenizer)
         self.threads = threads or cpu_threads()
@@ -415,10 +442,27 @@ def _max_seq_length(model_path: Path, tokenizer: Any) -> int:
 
 
 def load_onnx_encoder(model_path: Path, backend: str = "onnx") -> OnnxEncoder:
-    """The `OnnxEncoder` of ``model_path`` for an ONNX backend name, once per process."""
+    """The `OnnxEncoder` of ``model_path`` for an ONNX backend name, once per process.
+
+    Raises:
+        ModuleNotFoundError: onnxruntime or onnx is not installed.
+        OnnxUnavailable: the export could not be written to or read from `cache_root`
+            (unwritable or full disk, a cached file damaged after it was written and
+            still unreadable once exported again, a failed export).
+    """
     variant = _VARIANTS[backend]
     key = (str(model_path.resolve()), variant)
     with _ENCODERS_LOCK:
         if key not in _ENCODERS:
-            _ENCODERS[key] = OnnxEncoder(model_path, variant)
+            try:
+                _ENCODERS[key] = OnnxEncoder(model_path, variant)
+            except (ModuleNotFoundError, OnnxUnavailable):
+                raise
+            except Exception as err:  # OSError, onnxruntime's and torch.onnx's own errors
+                raise OnnxUnavailable(
+                    f"the {backend} reward backend could not export or load its model in "
+                    f"{cache_root()}: {type(err).__name__}: {err}",
+                    "set XDG_CACHE_HOME to a writable folder with about 100 MB free (the "
+                    f"export is cached there), or use backend='torch' ({BACKEND_ENV}=torch)"
+                ) from err
         return _ENCODERS[key]

@@ -16,6 +16,7 @@ torch and sentence-transformers are imported only when a model is loaded: import
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -23,7 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nextevent.rewards.backends import load_onnx_encoder, resolve_backend
+from nextevent.rewards.backends import (
+    OnnxUnavailable,
+    load_onnx_encoder,
+    requested_backend,
+    resolve_backend,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +44,7 @@ DEFAULT_BATCH_SIZE = 32
 _INSTALL_HINT = "install the reward extra: pip install 'nextevent[rewards]'"
 _MODELS: dict[tuple[str, str | None], SentenceTransformer] = {}
 _MODELS_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def minilm_path() -> Path:
@@ -140,6 +147,9 @@ class SentenceSimilarity:
         ValueError: when ``batch_size`` or ``cache_size`` is not positive, or for an
             unknown backend.
         ModuleNotFoundError: when the backend asked for is not installed.
+        OnnxUnavailable: on first use, when ``onnx``/``onnx-int8`` was asked for and its
+            cached export cannot be written or read (``auto`` falls back to ``torch``
+            with a warning instead: same scores, slower).
     """
 
     def __init__(
@@ -157,6 +167,7 @@ class SentenceSimilarity:
         self.model_path, self.device = model_path, device
         self.batch_size, self.cache_size = batch_size, cache_size
         self.backend = resolve_backend(backend, device)
+        self._auto = requested_backend(backend) == "auto"  # may fall back to torch
         self._model: SentenceTransformer | OnnxEncoder | None = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -168,7 +179,17 @@ class SentenceSimilarity:
             if self.backend == "torch":
                 self._model = load_sentence_model(self.model_path, self.device)
             else:
-                self._model = load_onnx_encoder(model_folder(self.model_path), self.backend)
+                try:
+                    self._model = load_onnx_encoder(model_folder(self.model_path),
+                                                    self.backend)
+                except OnnxUnavailable as err:
+                    if not self._auto:
+                        raise
+                    # same scores to 1e-6, only slower: a training run should not stop here
+                    _log.warning("%s; using the torch backend instead (or: %s)", err,
+                                 err.hint)
+                    self.backend = "torch"
+                    self._model = load_sentence_model(self.model_path, self.device)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -177,10 +198,11 @@ class SentenceSimilarity:
 
         if not texts:
             return torch.zeros((0, 0))
+        model = self.model  # first, so that a fallback to torch is seen below
         if self.backend != "torch":
-            return torch.from_numpy(self.model.encode(list(texts), self.batch_size))
+            return torch.from_numpy(model.encode(list(texts), self.batch_size))
         with torch.inference_mode():
-            out = self.model.encode(
+            out = model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 convert_to_tensor=True,
