@@ -37,3 +37,17 @@ def annotations() -> Path:
     TACoS test): ``activitynet_val_subset.json``, ``charades_sta_test_subset.txt``,
     ``charades_v1_test_lengths_subset.csv``, ``tacos_test_subset.json``."""
     return ANNOTATIONS
+
+
+@pytest.fixture
+def unusable_onnx_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``XDG_CACHE_HOME`` set to a path through a regular file (no ONNX export can be
+    written or read there), and no ONNX encoder of an earlier test in this process;
+    returns that file."""
+    from nextevent.rewards import backends
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    monkeypatch.setattr(backends, "_ENCODERS", {})
+    return blocker

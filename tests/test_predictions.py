@@ -230,24 +230,22 @@ def test_pass_rate_filters_and_curriculum_for_grpo(k4_run: tuple[Path, Any, Any]
 
 
 def test_sample_reward_without_a_usable_onnx_cache_is_one_error_line(
-        k4_run: tuple[Path, Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        k4_run: tuple[Path, Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        unusable_onnx_cache: Path) -> None:
     """--sample-reward similarity with the ONNX backend asked for and a cache folder that
     cannot be made: one error line naming it and what to do, no traceback, no output."""
     pytest.importorskip("onnxruntime")
     from nextevent.rewards import backends
 
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    blocker = unusable_onnx_cache
     monkeypatch.setenv(backends.BACKEND_ENV, "onnx")
-    monkeypatch.setattr(backends, "_ENCODERS", {})
     got = export(k4_run[0], tmp_path / "out", "--target", "verl", "--sample-reward",
                  "similarity")
     assert got.exit_code == 2, got.output
     assert "error (reward): the onnx reward backend could not export" in got.output
     assert str(blocker) in got.output and "hint: set XDG_CACHE_HOME" in got.output
-    assert "Traceback" not in got.output and got.exception is None or isinstance(
-        got.exception, SystemExit)
+    assert "Traceback" not in got.output
+    assert got.exception is None or isinstance(got.exception, SystemExit)
     assert not list((tmp_path / "out").glob("*.parquet"))
 
 

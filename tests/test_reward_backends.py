@@ -189,14 +189,12 @@ def test_missing_backend_package_names_the_install(
 
 
 def test_unwritable_cache_falls_back_or_names_the_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs: tuple[list[str], list[str]],
-    torch_scores: np.ndarray, caplog: pytest.LogCaptureFixture
+    unusable_onnx_cache: Path, monkeypatch: pytest.MonkeyPatch,
+    pairs: tuple[list[str], list[str]], torch_scores: np.ndarray,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv(be.BACKEND_ENV, raising=False)
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))  # a path through a file
-    monkeypatch.setattr(be, "_ENCODERS", {})  # no encoder of an earlier test
+    blocker = unusable_onnx_cache
     # auto: the same scores from torch, with a warning naming the folder
     sim = SentenceSimilarity()
     assert sim.backend == "onnx"
@@ -225,7 +223,8 @@ def test_damaged_cached_export_is_exported_again(
 
 
 def test_a_command_without_a_usable_onnx_cache_prints_one_error_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, annotations: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, annotations: Path,
+    unusable_onnx_cache: Path
 ) -> None:
     """`bench build` embeds captions for its grouping: with the ONNX backend asked for and
     a cache folder that cannot be made, one error line and exit code 2, no traceback."""
@@ -233,11 +232,8 @@ def test_a_command_without_a_usable_onnx_cache_prints_one_error_line(
 
     from nextevent.cli import app
 
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    blocker = unusable_onnx_cache
     monkeypatch.setenv(be.BACKEND_ENV, "onnx")
-    monkeypatch.setattr(be, "_ENCODERS", {})
     got = CliRunner().invoke(app, [
         "bench", "build", "--annotations", str(annotations / "activitynet_val_subset.json"),
         "--max-videos", "40", "--out", str(tmp_path / "bench")])

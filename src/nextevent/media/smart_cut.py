@@ -56,8 +56,8 @@ from nextevent.records import NextEventError, Video
 STAGE = "cut"
 SMART_X264_OPTIONS = {"preset": "ultrafast", "crf": "16"}
 """libx264 settings of the spliced pictures: up to one GOP per cut (half on average) is
-re-encoded, so it pays to stay close to the source. Measured on 227 frames of the 720p ``natural``
-benchmark video (grain, camera motion), 2 shared cores: ``ultrafast`` crf 16 encodes at
+re-encoded, so it pays to stay close to the source. Measured on 227 frames of the 720p
+``natural`` benchmark video (grain, camera motion), 2 shared cores: ``ultrafast`` crf 16 encodes at
 61-82 fps against ``superfast``'s 42-51 at about the same size (34 KiB a frame), min PSNR
 44.1 vs 46.8 dB; crf 20 halves the size but ``ultrafast`` falls to 41 dB. Tests check
 >= 40 dB on every re-encoded frame; `benchmarks/bench_cut.py` reports it."""
@@ -257,8 +257,9 @@ class _Plan:
 
     ``[0, k0)`` is copied into the past and ``[k1, end)`` into the future (``k1`` None:
     nothing after the split can be copied); the frames shown from ``first_pts`` up to the
-    split and from the split up to ``k1`` are re-encoded, decoded from ``start``
-    (``<= k0``: an open-GOP ``k0`` needs the GOP before it for its leading pictures).
+    split and from the split up to ``k1`` are re-encoded, decoded from ``start`` (``<=
+    k0``: the keyframe of ``k0``'s GOP, or of the GOP before when that one is not a clean
+    IDR).
     """
 
     k0: int
@@ -382,7 +383,8 @@ def _run(container, stream: VideoStream, packets: list[_Packet], plan: _Plan,
         if packet.size == 0:
             continue
         if index < k0:
-            if index >= plan.start:  # the GOP before an open-GOP k0: decode it too
+            # k0's GOP (or the one before) is decoded too: the re-encoded pictures need it
+            if index >= plan.start:
                 for frame in stream.decode(packet):
                     feed(frame)
             past.copy(packet)

@@ -81,7 +81,6 @@ def _as_option(name: str, value: Any) -> str:
     return f"--{name} {value if isinstance(value, str) else json.dumps(value)}"
 
 
-
 def read_build_options(run_dir: str | Path) -> dict[str, Any] | None:
     """The build options stored in ``run_dir`` by its first build, or None when the run
     has none (a new folder, or a run written before options were stored).

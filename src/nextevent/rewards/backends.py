@@ -369,15 +369,18 @@ class OnnxEncoder:
         options.intra_op_num_threads = 1  # parallel across batches instead (see the module doc)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+        def session() -> Any:
+            return ort.InferenceSession(str(self.onnx_path), options,
+                                        providers=["CPUExecutionProvider"])
+
         try:
-            self.session = ort.InferenceSession(str(self.onnx_path), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = session()
         except Exception:  # damaged after it was written (disk fault, edited): export again
             _log.warning("cached ONNX model %s does not load; exporting it again", self.onnx_path)
             shutil.rmtree(self.onnx_path.parent, ignore_errors=True)
             self.onnx_path = exported_model(model_path, variant)
-            self.session = ort.InferenceSession(str(self.onnx_path), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = session()
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
         self.max_seq_length = _max_seq_length(model_path, self.tokenizer)
         self.threads = threads or cpu_threads()
