@@ -38,14 +38,15 @@ class Answer:
     cached: bool = False
 
 
-COMMIT_EVERY_S = 1.0
-"""Answers are committed at most this often (seconds) and on `CallCache.close`: a commit
-per answer would block the event loop for milliseconds at every call. A crash loses at
-most the last second of answers, which a rerun asks again."""
-
-
 class CallCache:
     """SQLite file of validated answers, one row per call key.
+
+    Every answer is committed as it is stored (autocommit): a process killed by SIGKILL
+    or SIGTERM loses only the calls still in flight, and the write lock is held for one
+    insert, so several processes sharing one cache file (``cache:`` in the LLM config)
+    do not wait on each other. In WAL mode with ``synchronous=NORMAL`` a commit writes
+    the WAL without an fsync: about 0.1 ms more per answer than committing once a
+    second (``put`` of a 4.5 kB answer, 2-core machine), far below the cost of the call.
 
     Args:
         path: the database file (created with its folder if missing).
@@ -54,15 +55,15 @@ class CallCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        # isolation_level=None: no implicit transaction, each statement commits itself.
+        # timeout: wait for another process's write (one insert, or a checkpoint).
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, role TEXT, model TEXT,"
             " stage TEXT, content TEXT NOT NULL, reasoning TEXT, finish_reason TEXT,"
             " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
-        self._db.commit()
-        self._last_commit = time.monotonic()
 
     @staticmethod
     def key(model: str, messages: list[dict[str, Any]], params: dict[str, Any],
@@ -84,18 +85,16 @@ class CallCache:
                       prompt_tokens=row[3] or 0, completion_tokens=row[4] or 0, cached=True)
 
     def put(self, key: str, answer: Answer, *, role: str, model: str, stage: str) -> None:
-        """Store ``answer`` under ``key`` (replacing an older one)."""
+        """Store ``answer`` under ``key`` (replacing an older one), committed at once."""
         self._db.execute(
             "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, role, model, stage, answer.content, answer.reasoning, answer.finish_reason,
              answer.prompt_tokens, answer.completion_tokens, time.time()))
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
-            self.flush()
 
     def flush(self) -> None:
-        """Commit the answers stored since the last commit."""
-        self._db.commit()
-        self._last_commit = time.monotonic()
+        """Nothing left to commit (every `put` commits); kept for callers that flush."""
+        if self._db.in_transaction:
+            self._db.commit()
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

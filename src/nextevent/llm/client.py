@@ -285,6 +285,7 @@ class LLMClient:
         except ValueError as err:
             first_error = self.redact(str(err))
         usage.repairs += 1
+        first = answer
         repair = [*messages, {"role": "assistant", "content": answer.content},
                   {"role": "user", "content": self.repair(first_error)}]
         answer = await self._call(role, cfg, repair, stage, schema, schema_name, priority)
@@ -292,11 +293,18 @@ class LLMClient:
             return answer, parse(answer)
         except ValueError as err:
             usage.failures += 1
-            raise LLMCallError(
-                stage, f"{role} ({cfg.model}) gave no valid answer, even after one repair "
-                f"re-ask: {self.redact(str(err))} (first answer: {first_error})",
-                f"use a stronger {role} model, set structured: json_schema or json_object "
-                "for it, or edit the prompt (--prompts)", kind="invalid") from None
+            message = (f"{role} ({cfg.model}) gave no valid answer, even after one repair "
+                       f"re-ask: {self.redact(str(err))} (first answer: {first_error})")
+            hint = (f"use a stronger {role} model, set structured: json_schema or json_object "
+                    "for it, or edit the prompt (--prompts)")
+            if "length" in (first.finish_reason, answer.finish_reason):
+                # Not a weak model: the server stopped it at max_tokens (an unclosed
+                # <think>, a JSON object cut in half); more tokens cure it.
+                message += (f"; generation stopped at max_tokens={cfg.max_tokens} "
+                            "(finish_reason=length)")
+                hint = (f"raise max_tokens for {role} (now {cfg.max_tokens}; a reasoning "
+                        "model needs room for its whole thinking), then rerun")
+            raise LLMCallError(stage, message, hint, kind="invalid") from None
 
     async def _call(self, role: str, cfg: RoleConfig, messages: list[dict[str, Any]],
                     stage: str, schema: dict[str, Any] | None, schema_name: str,

@@ -26,6 +26,7 @@ scalar fields of `RoleConfig` (``NEXTEVENT_LLM_REASONER_BASE_URL``,
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -205,10 +206,20 @@ def _env_fields(env: Mapping[str, str], prefix: str) -> dict[str, str]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise NextEventError("config", f"LLM config {path} is a directory, not a file",
+                             "pass a YAML or TOML file to --llm-config (see examples/llm.yaml)")
     if not path.is_file():
         raise NextEventError("config", f"LLM config {path} does not exist",
                              "pass a YAML or TOML file to --llm-config (see examples/llm.yaml)")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise NextEventError("config", f"LLM config {path} is not UTF-8 text ({err.reason} "
+                             f"at byte {err.start})", "save the file as UTF-8") from None
+    except OSError as err:
+        raise NextEventError("config", f"LLM config {path} cannot be read: "
+                             f"{err.strerror or err}", "check the file's permissions") from None
     try:
         if path.suffix.lower() == ".toml":
             import tomllib
@@ -224,6 +235,32 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise NextEventError("config", f"LLM config {path} must be a mapping with 'roles'",
                              "see examples/llm.yaml")
     return data
+
+
+def _mapping(value: Any, path: Path, where: str, what: str) -> dict[str, Any]:
+    """``value`` as a dict (None: empty); a list, string or number is a config error
+    naming ``where`` (e.g. ``roles.critic``), so a wrong structure never reaches
+    ``dict()`` and its traceback."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise NextEventError(
+            "config", f"LLM config {path}: {where} must be a mapping of {what}, not "
+            f"{type(value).__name__}", f"write {where} as 'name: value' pairs, e.g. roles: "
+            "{critic: {model: ..., base_url: http://127.0.0.1:8000/v1}} (see examples/llm.yaml)")
+    return value
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a ``base_url`` (None: it can)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError as err:
+        return f"is not a valid URL ({err})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host (e.g. http://127.0.0.1:8000/v1)"
+    return None
 
 
 def load_llm_config(path: str | Path, env: Mapping[str, str] | None = None) -> LLMConfig:
@@ -249,33 +286,62 @@ def load_llm_config(path: str | Path, env: Mapping[str, str] | None = None) -> L
     if unknown:
         raise NextEventError("config", f"LLM config {path}: unknown key(s) {sorted(unknown)}",
                              "use defaults, roles, max_concurrency, cache")
-    defaults = dict(data.get("defaults") or {})
-    file_roles = dict(data.get("roles") or {})
+    defaults = dict(_mapping(data.get("defaults"), path, "defaults", "field -> value"))
+    file_roles = dict(_mapping(data.get("roles"), path, "roles", "role -> fields"))
     bad = set(file_roles) - set(ROLES)
     if bad:
-        raise NextEventError("config", f"LLM config {path}: unknown role(s) {sorted(bad)}",
-                             f"roles are {', '.join(ROLES)}")
+        raise NextEventError("config", f"LLM config {path}: unknown role(s) "
+                             f"{sorted(map(str, bad))}", f"roles are {', '.join(ROLES)}")
+    if "video" in defaults:
+        _mapping(defaults["video"], path, "defaults.video", "field -> value")
     general = _env_fields(env, ENV_PREFIX)
     roles: dict[str, Any] = {}
+    from_env: dict[tuple[str, ...], str] = {}  # config location -> the variable that set it
     for role in ROLES:
         own = _env_fields(env, f"{ENV_PREFIX}{role.upper()}_")
         if role not in file_roles and not own:
             continue
-        merged = {**defaults, **dict(file_roles.get(role) or {}), **general, **own}
-        if "video" in defaults and "video" in (file_roles.get(role) or {}):
-            merged["video"] = {**defaults["video"], **file_roles[role]["video"]}
+        entry = _mapping(file_roles.get(role), path, f"roles.{role}", "field -> value")
+        if "video" in entry:
+            _mapping(entry["video"], path, f"roles.{role}.video", "field -> value")
+        merged = {**defaults, **entry, **general, **own}
+        if "video" in defaults and "video" in entry:
+            merged["video"] = {**(defaults["video"] or {}), **(entry["video"] or {})}
         roles[role] = merged
+        for fields, prefix in ((general, ENV_PREFIX), (own, f"{ENV_PREFIX}{role.upper()}_")):
+            from_env.update({("roles", role, f): prefix + f.upper() for f in fields})
     cache = data.get("cache")
+    if cache is not None and not isinstance(cache, str):
+        raise NextEventError("config", f"LLM config {path}: cache must be a file path "
+                             f"(a string), not {type(cache).__name__}",
+                             "e.g. cache: llm_cache.sqlite, or drop it to use RUN_DIR's")
     if "NEXTEVENT_LLM_CACHE" in env:
         cache = env["NEXTEVENT_LLM_CACHE"]
+    max_concurrency = data.get("max_concurrency")
+    if "NEXTEVENT_LLM_MAX_CONCURRENCY" in env:
+        max_concurrency = env["NEXTEVENT_LLM_MAX_CONCURRENCY"]
+        from_env[("max_concurrency",)] = "NEXTEVENT_LLM_MAX_CONCURRENCY"
     try:
         config = LLMConfig(
-            roles=roles, max_concurrency=env.get("NEXTEVENT_LLM_MAX_CONCURRENCY",
-                                                 data.get("max_concurrency")),
+            roles=roles, max_concurrency=max_concurrency,
             cache=(path.parent / cache) if cache else None, source=str(path))
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NextEventError("config", f"LLM config {path}: {where}: {first['msg']}",
+        loc = tuple(str(p) for p in first["loc"])
+        variable = next((v for k, v in from_env.items() if loc[:len(k)] == k), None)
+        if variable is not None:  # the file is not to blame: name what set the value
+            raise NextEventError(
+                "config", f"environment variable {variable}: {first['msg']}",
+                f"fix or unset {variable} (it overrides {'.'.join(loc)} of {path})") from err
+        raise NextEventError("config", f"LLM config {path}: {'.'.join(loc)}: {first['msg']}",
                              "see examples/llm.yaml for every field and its unit") from err
+    for role, cfg in config.roles.items():
+        problem = _url_problem(cfg.base_url)
+        if problem is not None:
+            where = ("roles", role, "base_url")
+            source = (f"environment variable {from_env[where]}" if where in from_env
+                      else f"LLM config {path}: roles.{role}.base_url")
+            raise NextEventError("config", f"{source} {problem}",
+                                 "give the server's OpenAI-compatible endpoint, e.g. "
+                                 "base_url: http://127.0.0.1:8000/v1")
     return config

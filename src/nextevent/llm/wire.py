@@ -162,7 +162,8 @@ def retry_after_s(headers: Any) -> float | None:
     """Seconds a response's ``retry-after-ms`` / ``Retry-After`` header asks to wait.
 
     ``Retry-After`` may be seconds (RFC 9110 says an integer; fractions are accepted) or an
-    HTTP date. Returns None without a usable header.
+    HTTP date. Returns None without a usable header (missing, or neither a number nor a
+    date, e.g. ``garbage``): the caller then backs off as usual.
     """
     if headers is None:
         return None
@@ -178,10 +179,13 @@ def retry_after_s(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
+        pass
+    try:
+        # Raises ValueError for text that is no date on Python 3.10+ (TypeError before).
+        parsed = email.utils.parsedate_to_datetime(value)
         return max(0.0, parsed.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def backoff_s(cfg: RoleConfig, attempt: int, rng: random.Random) -> float:
