@@ -144,6 +144,7 @@ def build(
     is 1.
     """
     from nextevent.cli_tables import build_table
+    from nextevent.pipeline.build_options import DIGEST, file_digest
     from nextevent.pipeline.config import BuildConfig, select_stages
     from nextevent.pipeline.driver import run_build
     from nextevent.pipeline.planner import PlannerConfig
@@ -153,6 +154,9 @@ def build(
     if cut not in ("smart", "accurate", "fast"):
         raise typer.BadParameter("--cut must be smart, accurate or fast")
     _check_clip_options(cut, clip_fps, clip_max_pixels)
+    for option, seconds in (("--min-past", min_past), ("--min-future", min_future),
+                            ("--snap-tolerance", snap_tolerance)):
+        _check_seconds(option, seconds)
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
     if not videos.is_dir():
@@ -160,9 +164,11 @@ def build(
                              "pass the folder that holds the video files"))
     imported = None
     llm = None
+    digest = None  # the content, not only the path: a file edited in place is a change
     try:
         if annotations is not None:
             imported = load_annotations(annotations, format)
+            digest = file_digest(annotations)
         elif llm_config is None:
             raise NextEventError("import", "--annotations is missing", "give --annotations "
                                  "FILE, or --llm-config FILE to caption raw videos by a model")
@@ -176,6 +182,7 @@ def build(
     output_dir(out)
     options = {  # what decides the records (build_options.json; workers etc. do not)
         "annotations": str(annotations.resolve()) if annotations is not None else None,
+        DIGEST: digest,
         "format": format if annotations is not None else None,
         "cut": cut, "clip-fps": clip_fps, "clip-max-pixels": clip_max_pixels,
         "splits-per-video": splits_per_video, "min-past": min_past,
@@ -221,7 +228,21 @@ def build(
                   + f"clips:    {run.clips}")
     _exit_if_nothing_built(summary.videos, summary.videos_done, summary.skipped,
                            summary.videos_failed, out,
-                           import_failures=summary.failures_by_stage.get("import", 0))
+                           import_failures=summary.failures_by_stage.get("import", 0),
+                           records=summary.records_total)
+
+
+
+def _check_seconds(option: str, value: float) -> None:
+    """Refuse a planner duration that is negative or not finite (NaN would also be
+    stored as invalid JSON in build_options.json, and never equal itself on a rerun).
+
+    Raises:
+        typer.BadParameter: naming the option and what it takes.
+    """
+    if not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a duration; give seconds >= 0, e.g. 1.5",
+                                 param_hint=f"'{option}'")
 
 
 def _check_clip_options(cut: str, fps: float | None, max_pixels: int | None) -> None:
@@ -248,12 +269,15 @@ def _check_clip_options(cut: str, fps: float | None, max_pixels: int | None) -> 
 
 
 def _exit_if_nothing_built(videos: int, done: int, skipped: int, failed: int, out: Path,
-                           import_failures: int = 0) -> None:
+                           import_failures: int = 0, records: int = 0) -> None:
     """Exit 1 (after the summary) when no video ended done, in this run or an earlier one,
-    and at least one failed: the failures say why."""
+    and at least one failed: the failures say why. ``records``: lines in records.jsonl
+    (a video with some splits cut and others failed counts as failed, its records kept)."""
     if done or skipped or not (failed or import_failures):
         return
-    what = (f"every video failed ({failed} of {videos}); no record was written" if videos
+    written = (f"records.jsonl holds {records} record(s) of the splits that were cut"
+               if records else "no record was written")
+    what = (f"every video failed ({failed} of {videos}); {written}" if videos
             else f"no video to build: the {import_failures} annotation problems left none")
     _fail(NextEventError(
         "build", what, f"see {out / 'failures.jsonl'}: each line names the input, the stage "

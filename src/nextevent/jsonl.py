@@ -96,6 +96,8 @@ def decode_line(raw: bytes | str, model: type[M] | None = None, *, path: str | P
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             raise bad(f"invalid JSON ({err.msg} at column {err.colno})") from err
+        except ValueError as err:  # an integer of more digits than Python converts
+            raise bad(f"an integer too long to read ({str(err).split(';')[0]})") from None
         except RecursionError:
             raise bad("JSON nested too deeply to read") from None
         if not isinstance(obj, dict):

@@ -27,6 +27,9 @@ HINT_REENCODE = (
     "(e.g. ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4)"
 )
 
+HINT_PERMISSION = ("check the file's permissions: the user running the build must be able "
+                   "to read it (e.g. chmod a+r FILE)")
+
 
 def check_file(path: Path, stage: str) -> Path:
     """Return the absolute path of an existing, non-empty regular file.
@@ -65,15 +68,22 @@ def open_video(path: Path, stage: str) -> tuple[InputContainer, VideoStream]:
             f"{path}: not a readable media file (corrupt, truncated before its index, or "
             f"not a video): {err.strerror}",
             HINT_REENCODE) from err
+    except PermissionError as err:  # av.error.PermissionError too: the file is fine
+        raise NextEventError(stage, f"{path}: cannot be opened: permission denied",
+                             HINT_PERMISSION) from err
     except (av.error.FFmpegError, OSError) as err:
         raise NextEventError(stage, f"{path}: cannot be opened: {err}", HINT_REENCODE) from err
     streams = [s for s in container.streams.video
                if not s.disposition & Disposition.attached_pic]
     if not streams:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        pictures = len(container.streams.video)
+        kinds = sorted({s.type for s in container.streams if s.type != "video"}) or ["none"]
         container.close()
+        # cover art is a video stream to FFmpeg, not to us: do not call it "video"
+        found = f"streams found: {', '.join(kinds)}" + (
+            f", and {pictures} attached picture (cover art)" if pictures else "")
         raise NextEventError(
-            stage, f"{path}: no video stream (streams found: {', '.join(kinds)})",
+            stage, f"{path}: no video stream ({found})",
             "give a video file; audio-only files cannot be cut into past/future clips")
     return container, streams[0]
 

@@ -71,6 +71,38 @@ def detect_shots(
         container.close()
 
 
+def check_decodes(path: Path, stage: str = "cut") -> int:
+    """Decode every frame of ``path`` once (deblocking off, no conversion) to prove that
+    it decodes: the check a smart or fast cut needs when no shot detection decoded the
+    source, since the packets those cuts copy are never decoded.
+
+    Returns:
+        The number of frames decoded.
+
+    Raises:
+        NextEventError: (``stage``) naming the file and the time (seconds) near which
+            decoding failed, or as `open_video`.
+    """
+    container, stream = open_video(path, stage)
+    name = container.name
+    tb, origin = time_base(stream), origin_pts(stream)
+    step = max(1, round(1 / (_rate(stream) * tb)))
+    pts, count = origin - step, 0
+    try:
+        threaded(stream)
+        stream.codec_context.options = dict(DECODE_OPTIONS)
+        for frame in container.decode(stream):
+            pts = frame.pts if frame.pts is not None else pts + step
+            count += 1
+    except av.error.FFmpegError as err:
+        raise NextEventError(
+            stage, f"{name}: decoding failed near {float((pts - origin) * tb):.2f} s: {err}",
+            HINT_REENCODE) from err
+    finally:
+        container.close()
+    return count
+
+
 def _rate(stream) -> Fraction:
     for rate in (stream.average_rate, stream.guessed_rate):
         if rate is not None and rate.denominator and rate > 0:

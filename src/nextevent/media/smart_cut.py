@@ -207,8 +207,9 @@ def _check(stream: VideoStream) -> h264.AvcConfig:
     ctx = stream.codec_context
     if ctx.name != "h264":
         raise SmartCutUnsupported(
-            f"{ctx.name} video: the smart cut splices H.264 only (libx265 cannot choose "
-            "its parameter-set ids)")
+            f"{ctx.name} video: the smart cut splices H.264 only, and the codec is not "
+            "H.264" + (" (libx265 cannot choose its parameter-set ids)"
+                       if ctx.name == "hevc" else ""))
     try:
         config = h264.parse_avcc(ctx.extradata)
     except h264.BitstreamError as err:

@@ -4,6 +4,7 @@ with every rerun's before anything is written (`claim_run_dir`), and the start-o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -14,6 +15,9 @@ from nextevent.atomic import atomic_path
 from nextevent.records import NextEventError
 from nextevent.rundir import BUILD_OUTPUTS, RunDir
 
+DIGEST = "annotations-sha256"
+"""The build option holding the annotation file's content digest (`file_digest`): the
+path alone would let an annotation file edited in place mix old and new records."""
 RAISABLE: tuple[str, ...] = ("predictions",)
 """Options a rerun may raise above the stored value without starting over (the stored
 records gain what the larger value adds); lowering one is a change like any other."""
@@ -51,11 +55,14 @@ def claim_run_dir(run_dir: Path, options: Mapping[str, Any], *, force: bool = Fa
         changed_options(stored, options) if stored is not None else [])
         if not _raised(name, old, new)]
     if changes and not force:
-        listed = "; ".join(f"{_as_option(name, old)} before, {_as_option(name, new)} now"
-                           for name, old, new in changes)
+        listed = "; ".join(_as_change(name, old, new, options) for name, old, new in changes)
         raisable = [name for name, _, _ in changes if name in RAISABLE]
+        edited = [name for name, _, _ in changes] == [DIGEST]
         raise NextEventError(
             "options", f"run directory {run_dir} was built with other options: {listed}",
+            ("the records of the first build came from the file as it was; pass --force to "
+             "start the run over from the file as it is now (deletes its records, failures, "
+             "state and clips), or pick a new --out") if edited else
             "rerun with the earlier options to resume this run, pass --force to start it "
             "over (deletes its records, failures, state and clips), or pick a new --out"
             + "".join(f"; --{name} may be raised on a rerun, not lowered" for name in raisable))
@@ -70,6 +77,32 @@ def _raised(name: str, old: Any, new: Any) -> bool:
     """True for a `RAISABLE` option given a larger whole number than the stored one."""
     return (name in RAISABLE and isinstance(old, int) and isinstance(new, int)
             and not isinstance(old, bool) and new > old)
+
+
+def _as_change(name: str, old: Any, new: Any, options: Mapping[str, Any]) -> str:
+    """One changed option for the listing: ``--cut fast before, --cut smart now``."""
+    if name == DIGEST:
+        return (f"--annotations {options.get('annotations')}: the file changed since the "
+                f"first build (sha256 {str(old)[:12]} before, {str(new)[:12]} now)")
+    return f"{_as_option(name, old)} before, {_as_option(name, new)} now"
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes (the annotation file's `DIGEST`), read in
+    1 MiB blocks.
+
+    Raises:
+        NextEventError: stage ``import``, when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise NextEventError("import", f"cannot read annotation file {path}: "
+                             f"{err.strerror or err}", "check the file's permissions") from None
+    return digest.hexdigest()
 
 
 def _as_option(name: str, value: Any) -> str:

@@ -51,12 +51,22 @@ def fit_events(
     Returns:
         The fitted events and, when any event was dropped or clipped by more than the
         slack, one `Failure` (stage ``events``) naming them.
+
+    Raises:
+        NextEventError: stage ``events``, when an event has no start/end times.
     """
     kept: list[Event] = []
     dropped: list[str] = []
     clipped: list[str] = []
+    untimed = [e for e in events if e.start_s is None or e.end_s is None]
+    if untimed:  # allowed by the formats (V1 scenes); only the raw-video path times them
+        raise NextEventError(
+            "events", f"video {video_id} has {len(untimed)} of {len(events)} events without "
+            f"start/end times (first: '{untimed[0].text[:40]}'), so it cannot be split",
+            "add start and end seconds to every event; or build the video without "
+            "--annotations and with --llm-config, whose models find and time the events")
     for e in events:
-        assert e.start_s is not None and e.end_s is not None
+        assert e.start_s is not None and e.end_s is not None  # checked above (for mypy)
         if e.start_s >= duration_s:
             dropped.append(f"'{e.text[:40]}' at {e.start_s:.2f}s")
             continue
@@ -100,9 +110,29 @@ def events_step(state: VideoState, config: BuildConfig) -> None:
         state.warnings.append(warning)
 
 
+def copies_packets(config: BuildConfig) -> bool:
+    """True when the cut copies source packets it never decodes (``smart``, ``fast``);
+    a clip frame rate or size makes a smart cut an accurate one, which decodes all."""
+    resample = config.clip_fps is not None or config.clip_max_pixels is not None
+    return config.cut_mode == "fast" or (config.cut_mode == "smart" and not resample)
+
+
 def shots_step(state: VideoState, config: BuildConfig) -> None:
-    """Shot boundaries (seconds) when ``config.detect_shots``; else none."""
+    """Shot boundaries (seconds) when ``config.detect_shots``; else none.
+
+    Without shot detection, a video that a smart or fast cut will copy packets of is
+    decoded once instead (`nextevent.media.shots.check_decodes`): the detection pass is
+    what otherwise proves that the copied packets decode.
+
+    Raises:
+        NextEventError: stage ``shots`` (or ``cut`` for the decode check) naming the file
+            and the time near which it failed to decode.
+    """
     if not config.detect_shots:
+        if copies_packets(config) and (not state.raw or "cut" in config.stages):
+            from nextevent.media.shots import check_decodes
+
+            check_decodes(state.path)
         return
     from nextevent.media.shots import detect_shots
 

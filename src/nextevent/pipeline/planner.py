@@ -171,7 +171,10 @@ def plan_splits(
         raise NextEventError(
             "plan", f"video {video_id}: no split point satisfies the constraints ("
             + "; ".join(rejected) + ")",
-            "lower --min-past/--min-future/--min-events, or use --cut accurate",
+            # only the fast cut ties splits to keyframes; smart and accurate plan alike
+            "lower --min-past/--min-future/--min-events"
+            + (", or use --cut accurate (its splits need not sit on keyframes)"
+               if keys is not None else ""),
         )
     rng = random.Random(f"{cfg.seed}:{video_id}")
     plans = list(valid.values())

@@ -27,7 +27,7 @@ from nextevent.sources.base import (
     object_problem,
     paired_lists_problem,
 )
-from nextevent.sources.clean import event_failure
+from nextevent.sources.clean import event_failure, short_repr
 
 FORMAT = "activitynet"
 _KEYS = ("duration", "timestamps", "sentences")
@@ -83,5 +83,5 @@ def _entry_problem(entry: Any) -> str | None:
         return problem
     duration = as_number(entry["duration"])
     if duration is None or duration <= 0:
-        return f"duration {entry['duration']!r} is not a positive number of seconds"
+        return f"duration {short_repr(entry['duration'])} is not a positive number of seconds"
     return paired_lists_problem(entry)

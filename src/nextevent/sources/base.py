@@ -189,6 +189,10 @@ def load_json(path: Path, fmt: str) -> Any:
     except json.JSONDecodeError as err:
         raise format_error(path, fmt, f"invalid JSON at line {err.lineno}, column {err.colno}"
                                       f" ({err.msg})") from err
+    except ValueError as err:  # an integer of more digits than Python converts
+        why = str(err).split(";")[0]  # not the set_int_max_str_digits advice
+        raise format_error(path, fmt, f"it holds an integer too long to read ({why})"
+                           ) from None
     except RecursionError:
         raise NextEventError("import", f"{path} nests JSON arrays or objects too deeply to "
                              f"read, so it is not a {fmt} annotation file",
@@ -202,7 +206,10 @@ def as_number(value: Any) -> float | None:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range (JSON allows any digits)
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -226,7 +233,7 @@ def guess_format(path: Path) -> str | None:
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: JSONDecodeError, huge ints
         data = None
     if isinstance(data, dict):
         if isinstance(data.get("database"), dict):
@@ -245,7 +252,7 @@ def guess_format(path: Path) -> str | None:
     if data is None and first:
         try:
             line = json.loads(first)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # ValueError: JSONDecodeError, huge ints
             line = None
         if isinstance(line, dict) and "video_id" in line:
             return "jsonl"

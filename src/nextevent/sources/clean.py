@@ -271,14 +271,29 @@ def _time_problem(start: Any, end: Any) -> str | None:
         return f"has only one of its times (start {start!r}, end {end!r})"
     for name, value in (("start", start), ("end", end)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"has a {name} time that is not a number ({value!r})"
-        if not math.isfinite(value):
-            return f"has a {name} time that is not finite ({value!r})"
+            return f"has a {name} time that is not a number ({short_repr(value)})"
+        if not _finite(value):  # NaN, inf, or an int beyond float range
+            return f"has a {name} time that is not finite ({short_repr(value)})"
         if value < 0:
             return f"has a negative {name} time ({value!r} s)"
     if end < start:
         return f"ends ({end!r} s) before it starts ({start!r} s)"
     return None
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite`` that says False for an int beyond float range (JSON allows it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages (an annotation's int of
+    400 digits stays readable)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
 
 
 def _same_times(a: _Item, b: _Item) -> bool:

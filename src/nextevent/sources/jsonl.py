@@ -30,7 +30,7 @@ from typing import Any
 
 from nextevent.records import Failure
 from nextevent.sources.base import ImportResult, ResultBuilder, as_number, read_text
-from nextevent.sources.clean import event_failure
+from nextevent.sources.clean import event_failure, short_repr
 
 FORMAT = "jsonl"
 _KNOWN = {"video_id", "video", "duration", "events", "caption"}
@@ -99,6 +99,8 @@ def _parse(line: str) -> tuple[dict[str, Any] | None, str | None]:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         return None, f"is not valid JSON ({err.msg} at column {err.colno})"
+    except ValueError as err:  # an integer of more digits than Python converts
+        return None, f"has an integer too long to read ({str(err).split(';')[0]})"
     except RecursionError:
         return None, "is JSON nested too deeply to read"
     if not isinstance(obj, dict):
@@ -111,7 +113,8 @@ def _parse(line: str) -> tuple[dict[str, Any] | None, str | None]:
     if obj.get("duration") is not None:
         duration = as_number(obj["duration"])
         if duration is None or duration <= 0:
-            return None, f"has a duration that is not a positive number ({obj['duration']!r})"
+            return None, ("has a duration that is not a positive number "
+                          f"({short_repr(obj['duration'])})")
     if obj.get("events") is not None and not isinstance(obj["events"], list):
         return None, "has 'events' that is not a list"
     if obj.get("caption") is not None and not isinstance(obj["caption"], str):

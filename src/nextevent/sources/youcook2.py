@@ -31,7 +31,7 @@ from nextevent.sources.base import (
     format_error,
     load_json,
 )
-from nextevent.sources.clean import event_failure
+from nextevent.sources.clean import event_failure, short_repr
 
 FORMAT = "youcook2"
 _HINT = ("each video needs 'duration' (seconds) and 'annotations': [{'segment': "
@@ -90,7 +90,7 @@ def _entry_problem(entry: Any) -> str | None:
         return f"the entry is a JSON {type(entry).__name__}, not an object"
     duration = as_number(entry.get("duration"))
     if duration is None or duration <= 0:
-        return f"duration {entry.get('duration')!r} is not a positive number of seconds"
+        return f"duration {short_repr(entry.get('duration'))} is not a positive number of seconds"
     if not isinstance(entry.get("annotations"), list):
         subset = entry.get("subset")
         return "has no 'annotations' list" + (_TEST_NOTE if subset == "testing" else "")
