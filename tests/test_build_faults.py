@@ -240,6 +240,18 @@ def test_bad_planner_durations_are_refused(tmp_path: Path, option: str, value: s
     assert not (run / "build_options.json").exists()
 
 
+def test_predictions_without_a_model_are_refused(tmp_path: Path) -> None:
+    # without --llm-config nothing asks the reasoner: K was stored as built, and a later
+    # build with a model then took the records as done
+    copy_samples(tmp_path / "videos")
+    run = tmp_path / "run"
+    code, output = _invoke("build", "--videos", str(tmp_path / "videos"), "--annotations",
+                           str(EXAMPLES), "--out", str(run), "--predictions", "3",
+                           "--no-progress")
+    assert code == 2 and "--llm-config" in output and "--predictions" in output, output
+    assert not (run / "build_options.json").exists()
+
+
 # ----------------------------------------------------------------------------- 6. messages
 
 

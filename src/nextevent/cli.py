@@ -179,6 +179,11 @@ def build(
         chosen_stages = select_stages(stages, skip_stage)
     except NextEventError as err:
         _fail(err)
+    if predictions > 1 and llm is None:  # else stored as done, and never asked for
+        raise typer.BadParameter(
+            f"--predictions {predictions} asks the reasoner model {predictions} times per "
+            "split; give --llm-config FILE with a reasoner role, or drop --predictions",
+            param_hint="'--predictions'")
     output_dir(out)
     options = {  # what decides the records (build_options.json; workers etc. do not)
         "annotations": str(annotations.resolve()) if annotations is not None else None,
