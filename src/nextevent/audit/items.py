@@ -37,6 +37,41 @@ class AuditItem:
     anchor: str | None = None
 
 
+def _letters(keys: Sequence[str]) -> str:
+    """``A-C`` for a run of consecutive letters, else ``A, C``."""
+    ks = sorted(keys)
+    run = len(ks) > 2 and all(ord(b) - ord(a) == 1 for a, b in zip(ks, ks[1:], strict=False))
+    return f"{ks[0]}-{ks[-1]}" if run else ", ".join(ks)
+
+
+def mc_problem(item_id: str, question: str, options: dict[str, str] | None,
+               answer: str) -> str | None:
+    """Why a multiple-choice item cannot be asked or scored, or None when it can.
+
+    Checks what a schema cannot: a non-empty id and question, at least 2 options, none
+    empty or the same text as another (after trimming spaces), and the answer letter among
+    the options. Used where bench and T3 files are read (`nextevent.bench.build.read_items`,
+    `nextevent.t3.synth.read_items`).
+    """
+    if not item_id.strip():
+        return "the id is empty"
+    if not question.strip():
+        return "the question is empty"
+    if not options or len(options) < 2:
+        return f"it has {len(options or {})} option(s); a multiple-choice item needs 2 or more"
+    empty = [k for k, v in options.items() if not v.strip()]
+    if empty:
+        return f"option {empty[0]} is empty"
+    seen: dict[str, str] = {}
+    for key, text in options.items():
+        other = seen.setdefault(text.strip(), key)
+        if other != key:
+            return f"options {other} and {key} are the same text"
+    if answer not in options:
+        return f"answer {answer} is not one of the options {_letters(list(options))}"
+    return None
+
+
 def from_bench(items: Sequence[BenchItem]) -> list[AuditItem]:
     """Audit items of FutureBench items (`nextevent.records.BenchItem`): group =
     ``question_type``, past text and end anchor from ``meta`` when there."""

@@ -39,7 +39,7 @@ from nextevent.bench.distractors import normalize, render
 from nextevent.bench.groups import GROUP_SIZE, NEIGHBOURS, Entry, form_groups
 from nextevent.bench.stats import chi_square_uniform
 from nextevent.bench.textsim import near_duplicate
-from nextevent.jsonl import read_jsonl, write_jsonl
+from nextevent.jsonl import JSONLError, decode_line, iter_lines, write_jsonl
 from nextevent.records import MCQ, BenchItem, Failure, NextEventError
 from nextevent.rundir import RunDir
 from nextevent.store import read_records
@@ -453,16 +453,34 @@ def write_failures(failures: Iterable[Failure], path: str | Path) -> int:
 
 
 def read_items(path: str | Path) -> list[BenchItem]:
-    """Read a benchmark JSONL file (one `BenchItem` a line).
+    """Read a benchmark JSONL file (one `BenchItem` a line), refusing items that cannot
+    be asked or scored (`nextevent.audit.items.mc_problem`: an empty id or question, an
+    empty or repeated option, an answer letter not among the options) and ids repeated in
+    the file.
 
     Raises:
         NextEventError: stage ``bench``, when the file is missing, or (a `JSONLError`,
-            also a ``ValueError``) naming the line, when a line is not an item.
+            also a ``ValueError``) naming the line, when a line is not such an item.
     """
     path = Path(path)
     if not path.is_file():
         raise NextEventError("bench", f"benchmark {path} " + (
                              "is a folder, not a file" if path.is_dir() else "does not exist"),
                              "build one with `nextevent bench build`")
-    return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage="bench",
-                           hint="rebuild the benchmark"))
+    from nextevent.audit.items import mc_problem
+
+    hint = "rebuild the benchmark"
+    items: list[BenchItem] = []
+    first_line: dict[str, int] = {}
+    for number, raw in iter_lines(path):
+        item = decode_line(raw, BenchItem, path=path, number=number,
+                           what="a FutureBench item", stage="bench", hint=hint)
+        why = mc_problem(item.id, item.qa.Question, dict(item.qa.Options), item.qa.Answer)
+        if why is None and item.id in first_line:
+            why = f"id {item.id!r} repeats line {first_line[item.id]}"
+        if why is not None:  # schema-valid but unanswerable or ambiguous: refuse the file
+            raise JSONLError("bench", f"{path} line {number} is not a FutureBench item: "
+                             f"{why}", hint, path, number)
+        first_line[item.id] = number
+        items.append(item)
+    return items

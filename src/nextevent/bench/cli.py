@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextevent.audit.cli import refuse_input_as_out
 from nextevent.cli_errors import fail as _fail
 from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.records import NextEventError
@@ -38,12 +39,41 @@ console = Console()
 def _types(value: str) -> list[str]:
     from nextevent.bench.build import QUESTION_TYPES
 
-    names = [v.strip() for v in value.split(",") if v.strip()]
+    # a type named twice is built once (item ids are <record>:<type>, unique in a file)
+    names = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     bad = [n for n in names if n not in QUESTION_TYPES]
     if bad or not names:
         raise typer.BadParameter(f"--types: unknown {', '.join(bad) or 'empty list'}; choose "
                                  f"from {', '.join(QUESTION_TYPES)} (comma-separated)")
     return names
+
+
+_FIELD_OPTIONS = {"max_tokens": "--max-tokens"}
+"""`RoleConfig` / `VideoInput` fields whose option is not ``--<field with dashes>``."""
+
+
+def _checked(make: Callable[..., Any], *args: Any, options: dict[str, str] | None = None,
+             **kwargs: Any) -> Any:
+    """``make(*args, **kwargs)`` (a model or role config); an out-of-range value becomes
+    click's one-line usage error naming the option (exit 2), never pydantic's dump.
+
+    Args:
+        options: field name -> option, where it is not ``--<field with dashes>``.
+
+    Raises:
+        typer.BadParameter: for the first invalid field.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return make(*args, **kwargs)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        field = str(first["loc"][-1]) if first.get("loc") else ""
+        option = {**_FIELD_OPTIONS, **(options or {})}.get(
+            field, "--" + field.replace("_", "-"))
+        raise typer.BadParameter(f"{first.get('input')!r}: {first['msg']}",
+                                 param_hint=f"'{option}'") from err
 
 
 def _print_summary(title: str, summary: dict, console: Console = console) -> None:
@@ -169,6 +199,8 @@ def build(
     if (run_dir is None) == (annotations is None):
         raise typer.BadParameter("give either RUN_DIR or --annotations FILE (text level)")
     chosen = _types(types)
+    refuse_input_as_out(out, [run_dir, annotations], also=[
+        failures_beside(out), quality_beside(out), call_cache_beside(out)])
     try:
         loaded = (LoadedStories(stories_from_run(run_dir)) if run_dir is not None
                   else load_annotation_stories(annotations, fmt))  # type: ignore[arg-type]
@@ -184,8 +216,9 @@ def build(
 
         if not cf_model:
             raise typer.BadParameter("--cf-base-url needs --cf-model")
-        config = model_config(cf_base_url, cf_model, concurrency=cf_concurrency,
-                              max_tokens=400, temperature=0.7)
+        config = _checked(model_config, cf_base_url, cf_model, concurrency=cf_concurrency,
+                          max_tokens=400, temperature=0.7,
+                          options={"concurrency": "--cf-concurrency"})
         cfs, failed = asyncio.run(counterfactuals(
             stories, config, types=chosen,
             cache_path=call_cache_beside(out)))
@@ -319,17 +352,16 @@ def eval_(
                                  "--mode reasoning")
     try:
         items = read_items(bench)
-        judge = judge_config(judge_base_url, judge_model, api_key_env=judge_api_key_env,
-                             concurrency=concurrency, timeout_s=timeout_s,
-                             max_retries=max_retries, deadline_s=deadline_s
-                             ) if judge_base_url else None
-        config = model_config(base_url, model, concurrency=concurrency,
-                              max_tokens=max_tokens or (16 if mode == "direct" else 1024),
-                              api_key_env=api_key_env, timeout_s=timeout_s,
-                              max_retries=max_retries, deadline_s=deadline_s,
-                              max_response_bytes=max_response_bytes,
-                              video=VideoInput(mode=video_mode, fps=fps,  # type: ignore[arg-type]
-                                               max_frames=max_frames), judge=judge)
+        judge = _checked(judge_config, judge_base_url, judge_model,
+                         api_key_env=judge_api_key_env, concurrency=concurrency,
+                         timeout_s=timeout_s, max_retries=max_retries, deadline_s=deadline_s
+                         ) if judge_base_url else None
+        video = _checked(VideoInput, mode=video_mode, fps=fps, max_frames=max_frames)
+        config = _checked(model_config, base_url, model, concurrency=concurrency,
+                          max_tokens=max_tokens or (16 if mode == "direct" else 1024),
+                          api_key_env=api_key_env, timeout_s=timeout_s,
+                          max_retries=max_retries, deadline_s=deadline_s,
+                          max_response_bytes=max_response_bytes, video=video, judge=judge)
         with _item_progress(progress, len(items), "eval") as step:
             summary = asyncio.run(evaluate_items(
                 items, config, out, mode=mode, text_only=text_only,  # type: ignore[arg-type]
@@ -408,11 +440,13 @@ def filter_(
 
     if not blind:
         raise typer.BadParameter("only --blind filtering exists")
+    refuse_input_as_out(out, [bench], also=[blind_report_beside(out), failures_beside(out),
+                                            call_cache_beside(out)])
+    config = _checked(model_config, base_url, model, concurrency=concurrency, max_tokens=8,
+                      timeout_s=timeout_s, deadline_s=deadline_s,
+                      max_response_bytes=max_response_bytes)
     try:
         items = read_items(bench)
-        config = model_config(base_url, model, concurrency=concurrency, max_tokens=8,
-                              timeout_s=timeout_s, deadline_s=deadline_s,
-                              max_response_bytes=max_response_bytes)
         failures: dict = {}
         with _item_progress(progress, 2 * trials * len(items), "blind trials") as step:
             kept, report = asyncio.run(blind_filter(

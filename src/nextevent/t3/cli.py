@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextevent.audit.cli import refuse_input_as_out
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
 
@@ -107,6 +108,8 @@ def synth(
         raise typer.BadParameter("--min-scenes must not exceed --max-scenes")
     if gate not in GATE_MODES:
         raise typer.BadParameter(f"--gate: choose from {', '.join(GATE_MODES)}, not {gate!r}")
+    refuse_input_as_out(out, [source, durations, tokenizer],
+                        also=[failures_beside(out), summary_beside(out)])
     failures: list[Failure] = []
     counts: dict[str, dict[str, int]] = {}
     try:
@@ -272,8 +275,9 @@ def mix(
     seed: Annotated[int, typer.Option(help="Seed of the draw and the shuffle.")] = 0,
 ) -> None:
     """Mix T3 items with general instruction data into a LLaMA-Factory dataset."""
-    from nextevent.t3.mix import mix_files
+    from nextevent.t3.mix import DATASET_INFO, mix_files
 
+    refuse_input_as_out(out, [t3, general], also=[out.parent / DATASET_INFO])
     try:
         result = mix_files(t3, general, out, ratio=ratio, t3_count=t3_count,
                            general_count=general_count, seed=seed,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nextevent.jsonl import read_jsonl, write_jsonl
+from nextevent.jsonl import JSONLError, decode_line, iter_lines, write_jsonl
 from nextevent.records import Failure, NEPRecord, VideoAnnotation
 from nextevent.t3 import attribute, grounding, order, referring
 from nextevent.t3.items import ASPECTS, FORMS, Orbit, T3Item, make_items
@@ -397,12 +397,24 @@ def write_items(items: Iterable[T3Item], path: str | Path) -> int:
 
 
 def read_items(path: str | Path) -> Iterator[T3Item]:
-    """Yield the items of a ``T3.jsonl`` file.
+    """Yield the items of a ``T3.jsonl`` file; a multiple-choice item that cannot be
+    asked or scored (`nextevent.audit.items.mc_problem`: an answer letter not among its
+    options, an empty or repeated option, an empty id or prompt) is refused.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
         JSONLError: (stage ``t3``; a `nextevent.records.NextEventError` and a
             ``ValueError``) naming the file and the line, when a line is not a T3 item.
     """
-    yield from read_jsonl(path, T3Item, what="a T3 item", stage="t3",
-                          hint="write the file with `nextevent t3 synth`")
+    from nextevent.audit.items import mc_problem
+
+    hint = "write the file with `nextevent t3 synth`"
+    for number, raw in iter_lines(path):
+        item = decode_line(raw, T3Item, path=path, number=number, what="a T3 item",
+                           stage="t3", hint=hint)
+        why = mc_problem(item.id, item.prompt, item.options, item.answer) if (
+            item.form == "mc") else None
+        if why is not None:
+            raise JSONLError("t3", f"{path} line {number} is not a T3 item: {why}", hint,
+                             Path(path), number)
+        yield item
