@@ -202,7 +202,7 @@ def test_export_without_media_root_confines_v1_paths_to_the_run(tmp_path: Path, 
     assert_no_traceback(result)
     assert result.exit_code == 1  # the other record's video is not in the run: 0 samples
     assert "outside the run directory" in result.output
-    assert "/etc/passwd" not in (tmp_path / "out" / "nextevent_nep_sft.json").read_text()
+    assert not (tmp_path / "out" / "nextevent_nep_sft.json").exists()  # 0 samples: nothing written
 
 
 def test_export_skips_segments_outside_the_run_directory(tmp_path: Path):
@@ -218,6 +218,12 @@ def test_export_skips_segments_outside_the_run_directory(tmp_path: Path):
         if row["id"] in bad:
             row["past"]["path"] = bad[row["id"]]
     (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for row in rows:  # the clips of the others are there: a missing clip is skipped too
+        for which in ("past", "future"):
+            if row["id"] not in bad and row.get(which):
+                clip = run / row[which]["path"]
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                clip.write_bytes(b"\x00\x00\x00\x18ftypmp42")
 
     out = tmp_path / "out"
     result = invoke("export", run, "--target", "v1", "--out", out)

@@ -353,8 +353,13 @@ def test_v1_export_keeps_the_published_shape_with_the_first_sample(tmp_path: Pat
     from nextevent.export.v1 import FILE_NAME, PREDICTIONS_FIELD
     from nextevent.sources.v1 import import_v1
 
-    run = GOLDEN_RUN.parent
+    run = tmp_path / "run"
     records = [_sampled(r, 3, "s") for r in read_records(GOLDEN_RUN)]
+    for record in records:  # the committed run has no clips; the export needs them there
+        for segment in (record.past, record.future):
+            if segment is not None:
+                (run / segment.path).parent.mkdir(parents=True, exist_ok=True)
+                (run / segment.path).write_bytes(b"\x00\x00\x00\x18ftypmp42")
     result = export_v1(records, run, tmp_path / "v1", media_root=run)
     assert result.count == len(records) and result.failures == []
     entries = json.loads((tmp_path / "v1" / FILE_NAME).read_text())

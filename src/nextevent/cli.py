@@ -388,6 +388,10 @@ def export(
         run = check_run(run_dir)
     except NextEventError as err:
         _fail(err)
+    if media_root is not None and not media_root.is_dir():  # before --out is made
+        _fail(NextEventError("export", f"--media-root {media_root} is not a folder",
+                             "pass the folder the media paths should be relative to (one "
+                             "holding the run's clips), or leave it out for absolute paths"))
     output_dir(out)
     try:  # skipped records go to the run's failures.jsonl too
         result = export_run(run_dir, target, out, options)
@@ -419,10 +423,14 @@ def export(
                      "build (or import) records into the run first; its failures.jsonl says "
                      "why its videos gave none")
     else:
-        why, hint = ("no record gave a sample (see the summary above)",
-                     "check --max-samples, --mix and --cft-ratio")
+        from nextevent.export.selection import pass_rate_miss
+
+        why, hint = pass_rate_miss(result.summary.get("pass_rate")) or (
+            "no record gave a sample (see the summary above)",
+            "check --max-samples, --mix and --cft-ratio")
     name = target if target not in STRATEGY_TARGETS else f"{target} --strategy {strategy}"
-    _fail(NextEventError("export", f"wrote 0 samples for {name}: {why}", hint), code=1)
+    _fail(NextEventError("export", f"wrote 0 samples for {name}: {why}; nothing was written, "
+                         f"{out} was left as it was", hint), code=1)
 
 
 def _skip_reasons(failures: list[Failure]) -> list[tuple[int, str, str]]:

@@ -461,7 +461,13 @@ def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
     """True when the input a failure names has since been finished (``done``): the
     video itself, or for a record's failure (``<video>#<split>``) that record or its
     video. Such a line stays in ``failures.jsonl`` (append-only) but is no longer wrong.
+
+    An export failure (key ``export:...``) names a record that is done already; it is
+    resolved only once a later export wrote that item (its key ``done``, see
+    `nextevent.export.export_run`).
     """
+    if failure.key.startswith("export:"):
+        return statuses.get(failure.key) == "done"
     if statuses.get(failure.input) == "done":
         return True
     video, sep, split = failure.input.rpartition("#")

@@ -101,6 +101,10 @@ def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
         out_dir: the folder to write into.
         options: the export's options; None takes the defaults.
 
+    An earlier export failure whose item this export wrote is marked resolved (its key
+    ``done`` in ``state.sqlite``; `nextevent.store.is_resolved`); one that fails again
+    is marked failed.
+
     Returns:
         The `ExportResult`, with ``records`` set to the number of records read.
 
@@ -125,18 +129,38 @@ def export_run(run_dir: str | Path, target: str, out_dir: str | Path,
 
     result = export(target, counted(), run.root.resolve(), Path(out_dir), options)
     result.records = seen
-    if not result.failures:
+    answered = _answered_failures(run, result)
+    if not result.failures and not answered:
         return result
     if held_by_other(run):
         # export only reads the run; a build writing it now is the run's one writer
-        result.summary["failures not added to the run"] = (
-            f"{run.failures} is being written by a build; rerun the export after it ends "
-            "to record the skipped records there")
+        if result.failures:
+            result.summary["failures not added to the run"] = (
+                f"{run.failures} is being written by a build; rerun the export after it "
+                "ends to record the skipped records there")
         return result
     with RunLock(run, "export"), RunStore(run.root) as store:
         for failure in result.failures:
-            store.add_failure(failure)
+            # item = the key: the failure stays open until an export writes that item
+            store.add_failure(failure, item=failure.key)
+        for key in answered:
+            store.set_status(key, "done", "export")
     return result
+
+
+def _answered_failures(run: RunDir, result: ExportResult) -> list[str]:
+    """The keys of the run's export failures not yet resolved whose item this export
+    wrote (`ExportResult.written_keys`), in file order."""
+    from nextevent.store import read_failures, read_statuses
+
+    if not result.written_keys or not run.failures.is_file():
+        return []
+    statuses = read_statuses(run.root)
+    try:
+        return [f.key for f in read_failures(run.failures)
+                if f.key in result.written_keys and statuses.get(f.key) != "done"]
+    except NextEventError:
+        return []  # a line that does not read back: the store reports it when opened
 
 
 __all__ = [

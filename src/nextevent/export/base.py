@@ -35,6 +35,9 @@ class ExportResult:
             counts, the engine settings the user must set, ...).
         records: records read, when the export read a run directory
             (`nextevent.export.export_run`); None otherwise.
+        written_keys: the `Failure` keys of the items written (`Target.written_keys`):
+            an earlier export's failure with one of them is resolved
+            (`nextevent.export.export_run`).
     """
 
     files: list[Path] = field(default_factory=list)
@@ -42,6 +45,7 @@ class ExportResult:
     failures: list[Failure] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     records: int | None = None
+    written_keys: set[str] = field(default_factory=set)
 
 
 def media_path(
@@ -148,8 +152,9 @@ def segment_file(record: NEPRecord, which: str, run_dir: str | Path) -> Path:
         raise NextEventError(
             "export",
             f"{which} segment of record {record.id} is missing: {file}",
-            "rerun the cut stage for this record, or check --run-dir points at the run "
-            "that wrote it",
+            "the clip was moved or deleted after the build, and a build rerun keeps "
+            "finished records as they are: put the file back, or build the videos again "
+            "into a new --out and export that run",
         )
     return file
 
@@ -173,7 +178,12 @@ def check_no_placeholder(record: NEPRecord, *texts: str) -> None:
 
 def export_failure(error: NextEventError, target: str, record_id: str) -> Failure:
     """A `Failure` for one record an exporter skipped, keyed per target."""
-    return error.to_failure(record_id, key=f"export:{target}:{record_id}")
+    return error.to_failure(record_id, key=export_key(target, record_id))
+
+
+def export_key(target: str, record_id: str) -> str:
+    """The `Failure` key of one record an exporter (or a strategy) skipped."""
+    return f"export:{target}:{record_id}"
 
 
 @contextmanager

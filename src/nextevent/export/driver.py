@@ -10,7 +10,9 @@ written (`Target._write`), the shape of datatrove's writers (huggingface/datatro
 2. `Target.prepare`: the items to write, split into parts (for `SampleTarget`: the
    strategy's samples, train and validation split by video; for ``v1``: the records);
 3. per part, `Target.row` for each item; an item it cannot write (`NextEventError`)
-   becomes a `Failure` and the export goes on; `Target._write` writes the rows;
+   becomes a `Failure` and the export goes on; `Target._write` writes the rows. Each
+   part's first row is made before anything is written: when no part has a row, nothing
+   is written, dropped or finished, so an earlier export in ``out_dir`` stays whole;
 4. a part not written this time is dropped (`Target.drop_part`: no stale validation
    file from an earlier run), `Target.finish` writes what goes beside the data (configs,
    launch scripts), and the summary is the target's name, the strategy report and
@@ -22,18 +24,20 @@ written (`Target._write`), the shape of datatrove's writers (huggingface/datatro
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from nextevent.export.base import ExportResult
+from nextevent.export.base import ExportResult, export_key
 from nextevent.export.options import ExportOptions
 from nextevent.export.prepare import (
     Prepared,
     prepare,
     report_facts,
     sample_failure,
+    sample_failure_key,
     sample_media,
 )
 from nextevent.export.sampling import ClipSampling, VideoSampling
@@ -46,9 +50,10 @@ DIFFICULTY_FILE = "difficulty.jsonl"
 """One line per record read (`nextevent.export.selection.difficulty_rows`): its pass
 rate, verdict counts, mean sample reward and whether the pass-rate bounds kept it."""
 
-KEEP_ORDER = ("the trainers shuffle by default; keep the curriculum with EasyR1 "
-              "data.shuffle=false, verl data.shuffle=False, TRL GRPOConfig("
-              "shuffle_dataset=False), LLaMA-Factory disable_shuffling: true")
+KEEP_ORDER = ("the trainers shuffle by default: the LLaMA-Factory YAMLs and EasyR1's "
+              "train_grpo.sh written here turn it off (disable_shuffling: true, "
+              "data.shuffle=false); for verl set data.shuffle=False, for TRL GRPOConfig("
+              "shuffle_dataset=False)")
 """What the summary says with ``--curriculum``."""
 
 RL_REFUSED = ("cft", "dpo")
@@ -64,7 +69,7 @@ class Target(ABC, Generic[Item]):
         options: the export's options.
 
     Subclasses set `name` and implement `prepare`, `row`, `failure`, `part_path`, `_write`
-    and `facts`; `start`, `drop_part`, `finish` and `head` have defaults.
+    and `facts`; `start`, `drop_part`, `finish`, `head` and `written_keys` have defaults.
     """
 
     name: ClassVar[str]
@@ -145,6 +150,11 @@ class Target(ABC, Generic[Item]):
     def failure(self, err: NextEventError, item: Item) -> Failure:
         """The `Failure` for an item `row` could not write."""
 
+    def written_keys(self, item: Item) -> list[str]:
+        """The `Failure` keys an earlier export may have given ``item`` that writing it
+        now answers (`nextevent.store.is_resolved`); by default none."""
+        return []
+
 
 class SampleTarget(Target[Sample]):
     """A target that writes the strategy's samples (every target but ``v1``).
@@ -180,6 +190,11 @@ class SampleTarget(Target[Sample]):
 
     def failure(self, err: NextEventError, item: Sample) -> Failure:
         return sample_failure(err, self.name, item)
+
+    def written_keys(self, item: Sample) -> list[str]:
+        # the sample's own key (`sample_failure`) and its record's for the strategy
+        # (`nextevent.export.selection`: a record that gave that strategy no sample)
+        return [sample_failure_key(self.name, item), export_key(item.strategy, item.record_id)]
 
     def media(self, sample: Sample) -> list[str]:
         """The sample's video paths as written (see `sample_media`).
@@ -220,7 +235,8 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
         them, the row count, one `Failure` per record or sample skipped, the summary.
 
     Raises:
-        ValueError: for a layout the target does not have (`Target.layouts`).
+        ValueError: for a layout the target does not have (`Target.layouts`), or a
+            ``media_root`` that is not a folder (`check_media_root`).
         ValueError, NextEventError: as the target's `start` and `prepare` (bad options,
             a split that needs more videos, ...).
     """
@@ -229,12 +245,21 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
         raise ValueError(f"--layout {layout} is not a layout of --target {target.name} "
                          f"(it has: {', '.join(target.layouts)}); --layout v1 is for "
                          "--target v1")
+    check_media_root(target.options.media_root)
     target.start()
     prepared = target.prepare(records)
     result = ExportResult(failures=list(prepared.failures), summary=target.head())
+    streams = _peeked(target, prepared.parts, result)
+    if streams is None:
+        # Not one row: an earlier export in out_dir stays whole (nothing written, dropped
+        # or finished), and the caller reports the 0 samples.
+        result.summary.update(report_facts(prepared.report))
+        result.summary.update(counts(result))
+        result.summary["written"] = f"nothing; {target.out_dir} was left as it was"
+        return result
     written: dict[str, Path] = {}
-    for part, items in prepared.parts:
-        written[part] = target._write(part, _rows(target, part, items, result))
+    for part, rows in streams:
+        written[part] = target._write(part, rows)
     for part in target.parts:
         if part not in written:
             target.drop_part(part)
@@ -246,6 +271,36 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
         result.summary["order"] = KEEP_ORDER
     result.summary.update(target.facts(written, result))
     return result
+
+
+def check_media_root(media_root: Path | None) -> None:
+    """Refuse a ``--media-root`` that is not an existing folder, before anything is read
+    or written (every path would otherwise fail, or be written unchecked).
+
+    Raises:
+        ValueError: naming the folder.
+    """
+    if media_root is not None and not Path(media_root).is_dir():
+        raise ValueError(f"--media-root {media_root} is not a folder; pass the folder the "
+                         "media paths should be relative to, or leave it out to write "
+                         "absolute paths")
+
+
+def _peeked(target: Target[Item], parts: Iterable[tuple[str, Iterable[Item]]],
+            result: ExportResult) -> list[tuple[str, Iterator[dict[str, Any]]]] | None:
+    """Each part's row stream, once some part is known to yield a row (its first row is
+    pulled ahead, the rest stays lazy); None when no part yields one."""
+    streams: list[tuple[str, Iterator[dict[str, Any]]]] = []
+    found = False
+    for part, items in parts:
+        rows = _rows(target, part, items, result)
+        if not found:
+            first = next(rows, None)
+            if first is not None:
+                found = True
+                rows = itertools.chain([first], rows)
+        streams.append((part, rows))
+    return streams if found else None
 
 
 def write_difficulty(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
@@ -274,4 +329,5 @@ def _rows(target: Target[Item], part: str, items: Iterable[Item], result: Export
             continue
         index += 1
         result.count += 1
+        result.written_keys.update(target.written_keys(item))
         yield row

@@ -282,7 +282,8 @@ class EasyR1Target(SampleTarget):
             handle.write((TEMPLATES / "easyr1_nep_format.jinja").read_text(encoding="utf-8"))
         self.script = write_launch_script(self.out_dir, written, self.format_prompt.resolve(),
                                           self.options.strategy, result.count,
-                                          self.options.media_root, self.sampling())
+                                          self.options.media_root, self.sampling(),
+                                          keep_order=self.options.curriculum is not None)
         return [self.format_prompt.resolve(), self.script]
 
     def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
@@ -317,8 +318,13 @@ fields)."""
 
 def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt: Path,
                         strategy: str, samples: int, media_root: Path | None,
-                        sampling: VideoSampling | None = None) -> Path:
+                        sampling: VideoSampling | None = None, *,
+                        keep_order: bool = False) -> Path:
     """Write ``out_dir/train_grpo.sh`` (executable) from the EasyR1 launch template.
+
+    ``keep_order`` (``--curriculum``) adds ``data.shuffle=false`` (EasyR1's
+    ``DataConfig.shuffle``, read by ``verl/trainer/data_loader.py``), so GRPO reads the
+    samples in the order written.
 
     ``sampling`` gives ``data.video_fps`` (frames per second) and ``data.max_pixels``
     (pixels per frame): the clips' own when ``nextevent build --clip-fps/--clip-max-pixels``
@@ -335,7 +341,8 @@ def write_launch_script(out_dir: Path, paths: Mapping[str, Path], format_prompt:
     text = Template((TEMPLATES / "easyr1_grpo.sh").read_text(encoding="utf-8")).substitute(
         strategy=strategy, samples=samples, train_files=paths["train"],
         val_files=paths.get("validation", paths["train"]), format_prompt=format_prompt,
-        image_dir=image_dir, reward_function=f"{adapter_path('easyr1')}:{function}",
+        image_dir=image_dir, shuffle="    data.shuffle=false \\\n" if keep_order else "",
+        reward_function=f"{adapter_path('easyr1')}:{function}",
         video_fps=repr(settings.video_fps), max_pixels=settings.max_pixels,
         min_pixels=settings.min_pixels,
     )

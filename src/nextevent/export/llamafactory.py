@@ -187,7 +187,8 @@ class LlamaFactoryTarget(SampleTarget):
         self.configs = write_train_configs(
             self.out_dir, self.names["train"], self.names.get("validation"),
             stage="dpo" if self.options.strategy == "dpo" else "sft",
-            media_root=self.options.media_root, sampling=self.sampling())
+            media_root=self.options.media_root, sampling=self.sampling(),
+            keep_order=self.options.curriculum is not None)
         return [info_path.resolve(), *self.configs]
 
     def facts(self, written: Mapping[str, Path], result: ExportResult) -> dict[str, Any]:
@@ -216,8 +217,13 @@ def write_train_configs(
     stage: Literal["sft", "dpo"] = "sft",
     media_root: Path | None = None,
     sampling: VideoSampling | None = None,
+    keep_order: bool = False,
 ) -> list[Path]:
     """Write the Qwen2.5-VL-7B full and LoRA training configs for ``dataset``.
+
+    ``keep_order`` (``--curriculum``) sets ``disable_shuffling: true`` (LLaMA-Factory's
+    ``FinetuningArguments``: a sequential sampler), so training reads the samples in the
+    order written.
 
     ``sampling`` gives ``video_fps`` (frames per second) and ``video_max_pixels`` (pixels
     per frame): the clips' own when ``nextevent build --clip-fps/--clip-max-pixels`` wrote
@@ -239,6 +245,8 @@ def write_train_configs(
         text = Template((TEMPLATES / template).read_text(encoding="utf-8")).substitute(
             stage=stage, dataset=dataset, dataset_dir=str(Path(out_dir).resolve()),
             media_dir=media, eval=eval_lines, method_extra=method_extra,
+            order=("disable_shuffling: true  # --curriculum: train in the order written\n"
+                   if keep_order else ""),
             config_path=str(path.resolve()), **_sampling_lines(sampling or VideoSampling()),
         )
         with atomic_writer(path) as handle:

@@ -70,7 +70,12 @@ def sample_media(sample: Sample, run_dir: Path, media_root: Path | None) -> list
 
 def sample_failure(err: NextEventError, target: str, sample: Sample) -> Failure:
     """A `Failure` for one sample a target could not write (keyed per target and sample)."""
-    return err.to_failure(sample.record_id, key=f"export:{target}:{sample.key}")
+    return err.to_failure(sample.record_id, key=sample_failure_key(target, sample))
+
+
+def sample_failure_key(target: str, sample: Sample) -> str:
+    """The `Failure` key of one sample a target could not write."""
+    return f"export:{target}:{sample.key}"
 
 
 def part_file_name(stem: str, part: str, suffix: str) -> str:

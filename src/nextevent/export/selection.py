@@ -45,6 +45,15 @@ from nextevent.export.strategies import (
 )
 from nextevent.records import Failure, NEPRecord, NextEventError
 
+MAX_CFT_RATIO = 1000.0
+"""Most wrong CFT samples per right one (``--cft-ratio``). Any ratio above the number of
+wrong samples keeps every wrong one and no right one, so a larger bound would change
+nothing below 1000 wrong samples; ``inf`` would overflow the count."""
+
+NO_PREDICTIONS = ("the run has no predictions: build it with --llm-config <config> "
+                  "--predictions K (K >= 1) so each record gets predictions and verdicts")
+"""What the summary and the hints say when a difficulty option finds nothing to read."""
+
 
 def parse_mix(text: str) -> dict[str, float]:
     """``"sft=0.5,distill=0.3,cft=0.2"`` as ``{"sft": 0.5, ...}`` (weights are normalised
@@ -133,6 +142,21 @@ def filter_pass_rate(records: Sequence[NEPRecord], min_pass_rate: float | None,
             kept.append(record)
         counts[why] += 1
     return kept, {"min": min_pass_rate, "max": max_pass_rate, **counts}
+
+
+def pass_rate_miss(report: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """``(why, hint)`` when the pass-rate bounds (their `filter_pass_rate` ``report``)
+    kept no record: none has a verdict, or none lies within the bounds; None otherwise."""
+    if not report or report["kept"]:
+        return None
+    if not report["below"] and not report["above"]:
+        return ("no record has a verdict, so none has a pass rate for --min-pass-rate/"
+                "--max-pass-rate", f"{NO_PREDICTIONS}; or drop the pass-rate options")
+    bounds = " and ".join(f"{op} {report[k]}" for op, k in ((">=", "min"), ("<=", "max"))
+                          if report[k] is not None)
+    return (f"no record's pass rate is {bounds} ({report['below']} below, "
+            f"{report['above']} above, {report['unjudged']} without a verdict)",
+            "widen --min-pass-rate/--max-pass-rate")
 
 
 def curriculum_order(samples: Sequence[Sample], records: Sequence[NEPRecord],
@@ -225,6 +249,17 @@ def _quotas(total: int, weights: Mapping[str, float]) -> dict[str, int]:
     return quotas
 
 
+def check_cft_ratio(ratio: float) -> None:
+    """Refuse a CFT ratio (wrong per right) that is not in (0, `MAX_CFT_RATIO`].
+
+    Raises:
+        ValueError: naming the value (``nan`` and ``inf`` included).
+    """
+    if not 0 < ratio <= MAX_CFT_RATIO:  # False for nan
+        raise ValueError(f"--cft-ratio must be a positive number of at most "
+                         f"{MAX_CFT_RATIO:g} wrong per right, got {ratio}")
+
+
 def cft_select(samples: Sequence[Sample], ratio: float, seed: int,
                max_samples: int | None = None) -> tuple[list[Sample], dict[str, Any]]:
     """Sample CFT samples to ``ratio`` wrong per right, as many as possible.
@@ -240,10 +275,9 @@ def cft_select(samples: Sequence[Sample], ratio: float, seed: int,
         when no right sample is left).
 
     Raises:
-        ValueError: for a ratio that is not positive.
+        ValueError: for a ratio that is not positive or above `MAX_CFT_RATIO`.
     """
-    if not ratio > 0:
-        raise ValueError(f"--cft-ratio must be positive, got {ratio}")
+    check_cft_ratio(ratio)
     wrong = _ranked([s for s in samples if s.extra.get("conclusion") == "wrong"], seed)
     right = _ranked([s for s in samples if s.extra.get("conclusion") != "wrong"], seed)
     n_wrong, n_right = len(wrong), len(right)
@@ -336,8 +370,8 @@ def build_samples(
     Raises:
         ValueError: for an unknown strategy, a ``mix`` without weights (or weights given
             to another strategy), a ``max_samples`` below 1, pass-rate bounds outside
-            [0, 1] or crossed, an unknown curriculum, sample reward or DPO pairing, or
-            ``dpo_max_pairs`` below 1.
+            [0, 1] or crossed, an unknown curriculum, sample reward or DPO pairing,
+            ``dpo_max_pairs`` below 1, or a ``cft_ratio`` outside (0, `MAX_CFT_RATIO`].
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -346,6 +380,7 @@ def build_samples(
     if (strategy == "mix") != (mix is not None):
         raise ValueError("give mix weights (--mix sft=0.5,...) exactly when --strategy is mix")
     check_pass_rates(min_pass_rate, max_pass_rate)
+    check_cft_ratio(cft_ratio)
     if dpo_pairs not in DPO_PAIRINGS:
         raise ValueError(f"unknown --dpo-pairs {dpo_pairs!r}; choose {', '.join(DPO_PAIRINGS)}")
     if dpo_max_pairs < 1:
@@ -371,6 +406,8 @@ def build_samples(
             report["sample_reward"] = {
                 "reward": sample_reward, "records": len(rewards),
                 "mean": round(sum(rewards.values()) / len(rewards), 4) if rewards else None}
+            if not rewards:
+                report["sample_reward"]["note"] = f"nothing scored: {NO_PREDICTIONS}"
         difficulty = difficulty_rows(every, {r.id for r in records}, rewards)
     builder = None
     if strategy == "dpo":

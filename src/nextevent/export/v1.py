@@ -41,8 +41,8 @@ from pydantic import ValidationError
 from nextevent.atomic import atomic_path
 from nextevent.export.base import (
     ExportResult,
-    confined_path,
     export_failure,
+    export_key,
     segment_file,
     unsafe_path_problem,
     write_json_list,
@@ -163,7 +163,7 @@ def _run_paths(record: NEPRecord, run_dir: Path, media_root: Path | None) -> dic
     extra = record.extra
     paths: dict[str, str] = {}
     if record.past is not None:
-        confined_path(record.past.path, run_dir, record.id, "past segment")
+        segment_file(record, "past", run_dir)  # inside the run, and there: as every target
         paths["video_path"] = _written_path(record.past.path, run_dir, media_root,
                                             record.id, "past segment")
     elif isinstance(extra.get("video_path"), str):
@@ -180,7 +180,7 @@ def _run_paths(record: NEPRecord, run_dir: Path, media_root: Path | None) -> dic
     elif isinstance(extra.get("full_video_path"), str):
         paths["full_video_path"] = _kept_v1_path(record, "full_video_path")
     if record.future is not None:
-        confined_path(record.future.path, run_dir, record.id, "future segment")
+        segment_file(record, "future", run_dir)
         paths[FUTURE_FIELD] = _written_path(record.future.path, run_dir, media_root,
                                             record.id, "future segment")
     return paths
@@ -202,7 +202,8 @@ def v1_entry(record: NEPRecord, run_dir: Path, media_root: Path | None = None, *
     Raises:
         NextEventError: (stage ``export``) when the record has neither a past segment nor a
             kept ``video_path``, a media path holds a NUL or control character, the past
-            or future segment lies outside the run directory or a kept V1 path is absolute
+            or future segment lies outside the run directory or is missing
+            (`segment_file`; ``run`` layout), or a kept V1 path is absolute
             or climbs out with ``..``, or its split leaves no future event.
     """
     extra = record.extra
@@ -312,7 +313,8 @@ class V1Target(Target[NEPRecord]):
     entry per record; an existing file is replaced whole.
 
     Layout ``run`` (default): text-only records are kept (V1 is a data format, not a
-    trainer input); clip files are not checked; ``media_root`` writes media paths
+    trainer input); a record whose clip file is missing is skipped with a `Failure`, as
+    every target does; ``media_root`` writes media paths
     relative to it instead of absolute. Layout ``v1``: the release's tree (see the module
     doc); a record without clips or source video is skipped with a `Failure`, and files
     already in the tree that no entry names are left alone. The strategy options and
@@ -367,6 +369,9 @@ class V1Target(Target[NEPRecord]):
 
     def failure(self, err: NextEventError, item: NEPRecord) -> Failure:
         return export_failure(err, self.name, item.id)
+
+    def written_keys(self, item: NEPRecord) -> list[str]:
+        return [export_key(self.name, item.id)]
 
     def part_path(self, part: str) -> Path:
         return self.out_dir / FILE_NAME

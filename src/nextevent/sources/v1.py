@@ -436,8 +436,12 @@ def store_import(run_dir: Path, records: list[NEPRecord], failures: list[Failure
     """Store what `import_v1` read in the run ``run_dir`` (``nextevent import v1``).
 
     Holds the run's `nextevent.rundir.RunLock` while writing, so it never mixes with a
-    build writing the same run; records already there are not written twice, and the
-    failures become lines of the run's ``failures.jsonl``.
+    build writing the same run; a record already there from the same V1 entry (same id,
+    same ``video_path`` and ``full_video_path``) is not written twice. A record whose id
+    the run already holds for another video (ids are the file stem plus ``#n``: another
+    folder's ``x.mp4``, or a build's record) is not written either; a `Failure` (stage
+    ``import``) saying so is appended to ``failures``. The failures become lines of the
+    run's ``failures.jsonl``.
 
     Returns:
         The number of records newly written.
@@ -450,7 +454,34 @@ def store_import(run_dir: Path, records: list[NEPRecord], failures: list[Failure
     from nextevent.store import RunStore
 
     with RunLock(RunDir(run_dir), "import v1"), RunStore(run_dir) as store:
-        new = sum(store.add_record(r) for r in records)
+        held = {r.id for r in records if store.has_record(r.id)}
+        stored = {r.id: r for r in store.records() if r.id in held} if held else {}
+        new = 0
+        for record in records:
+            if record.id not in held:
+                new += store.add_record(record)
+            elif _entry_paths(stored[record.id]) != _entry_paths(record):
+                failures.append(_collision(record, stored[record.id]))
         for failure in failures:
             store.add_failure(failure)
     return new
+
+
+def _entry_paths(record: NEPRecord) -> tuple[Any, Any]:
+    """What tells V1 entries apart: their ``video_path`` and ``full_video_path``."""
+    return record.extra.get("video_path"), record.extra.get("full_video_path")
+
+
+def _collision(record: NEPRecord, held: NEPRecord) -> Failure:
+    """The `Failure` of an imported record whose id the run holds for another video."""
+    video_path = record.extra.get("video_path")
+    kept = _entry_paths(held)[0] or (held.video.path if held.video else None)
+    what = (f"the V1 entry of {kept!r}" if held.source == record.source and kept
+            else f"a {held.source} record of {kept or held.video_id!r}")
+    return Failure(
+        input=str(video_path), stage="import", key=f"import:collision:{record.id}:{video_path}",
+        error=f"V1 entry of {video_path!r} would be record {record.id}, which the run "
+              f"already holds for {what} (ids are the file stem plus #n); it was not "
+              "imported",
+        hint="import this file into another --out (a run can hold one video per file "
+             "stem); the other entries were imported")

@@ -27,7 +27,7 @@ python3 -m verl.trainer.main \
     data.min_pixels=${min_pixels} \
     data.max_pixels=${max_pixels} \
     data.format_prompt="${format_prompt}" \
-${image_dir}    worker.actor.model.model_path="$${MODEL_PATH}" \
+${shuffle}${image_dir}    worker.actor.model.model_path="$${MODEL_PATH}" \
     worker.actor.model.freeze_vision_tower=true \
     worker.reward.reward_function="${reward_function}" \
     trainer.experiment_name="nextevent_${strategy}_grpo" \
