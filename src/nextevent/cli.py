@@ -7,12 +7,12 @@ NEP records and clips), ``export`` (records -> a training engine's format), ``im
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from nextevent.cli_checks import check_clip_options, check_seconds
 from nextevent.cli_errors import Command, Group, console, output_dir, styled
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import Failure, NextEventError
@@ -153,10 +153,10 @@ def build(
 
     if cut not in ("smart", "accurate", "fast"):
         raise typer.BadParameter("--cut must be smart, accurate or fast")
-    _check_clip_options(cut, clip_fps, clip_max_pixels)
+    check_clip_options(cut, clip_fps, clip_max_pixels)
     for option, seconds in (("--min-past", min_past), ("--min-future", min_future),
                             ("--snap-tolerance", snap_tolerance)):
-        _check_seconds(option, seconds)
+        check_seconds(option, seconds)
     if engine not in ("local", "ray"):
         raise typer.BadParameter("--engine must be local or ray")
     if not videos.is_dir():
@@ -236,41 +236,6 @@ def build(
                            import_failures=summary.failures_by_stage.get("import", 0),
                            records=summary.records_total)
 
-
-
-def _check_seconds(option: str, value: float) -> None:
-    """Refuse a planner duration that is negative or not finite (NaN would also be
-    stored as invalid JSON in build_options.json, and never equal itself on a rerun).
-
-    Raises:
-        typer.BadParameter: naming the option and what it takes.
-    """
-    if not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"{value} is not a duration; give seconds >= 0, e.g. 1.5",
-                                 param_hint=f"'{option}'")
-
-
-def _check_clip_options(cut: str, fps: float | None, max_pixels: int | None) -> None:
-    """Refuse a bad ``--clip-fps`` / ``--clip-max-pixels``, or either with ``--cut fast``.
-
-    Raises:
-        typer.BadParameter: naming the option and what it takes.
-    """
-    from nextevent.media.cut import MIN_CLIP_PIXELS
-
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise typer.BadParameter(f"{fps} is not a frame rate; give frames per second > 0, "
-                                 "e.g. 2", param_hint="'--clip-fps'")
-    if max_pixels is not None and max_pixels < MIN_CLIP_PIXELS:
-        raise typer.BadParameter(
-            f"{max_pixels} pixels per frame is too small; give at least {MIN_CLIP_PIXELS} "
-            "(64x64), e.g. 16384 (V1's LLaMA-Factory setting)",
-            param_hint="'--clip-max-pixels'")
-    if cut == "fast" and (fps is not None or max_pixels is not None):
-        raise typer.BadParameter(
-            "fast copies the source's packets, so it cannot change the frame rate or size "
-            "that --clip-fps/--clip-max-pixels ask for; use --cut smart or accurate (both "
-            "re-encode the clips then), or drop those options", param_hint="'--cut'")
 
 
 def _exit_if_nothing_built(videos: int, done: int, skipped: int, failed: int, out: Path,
