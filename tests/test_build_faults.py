@@ -117,15 +117,21 @@ def test_closing_message_counts_the_records_a_failed_video_kept(
 # -------------------------------------------------------------- 2. annotation edited in place
 
 
-def test_annotation_file_edited_in_place_is_a_changed_option(tmp_path: Path) -> None:
+def _bikes_build(tmp_path: Path) -> tuple[Path, Path, tuple[str, ...]]:
+    """(annotation file, run dir, build arguments) of a fast build of bikes alone."""
     videos = tmp_path / "videos"
     copy_samples(videos)
     (videos / "bigbuckbunny.mp4").unlink()
     ann = tmp_path / "events.jsonl"
     ann.write_text(json.dumps(_bikes_row()) + "\n")
     run = tmp_path / "run"
-    args = ("build", "--videos", str(videos), "--annotations", str(ann), "--out", str(run),
-            "--no-shots", "--cut", "fast", "--workers", "1", "--no-progress")
+    return ann, run, ("build", "--videos", str(videos), "--annotations", str(ann), "--out",
+                      str(run), "--no-shots", "--cut", "fast", "--workers", "1",
+                      "--no-progress")
+
+
+def test_annotation_file_edited_in_place_is_a_changed_option(tmp_path: Path) -> None:
+    ann, run, args = _bikes_build(tmp_path)
     assert _invoke(*args)[0] == 0
     first = read_build_options(run)
     assert first is not None and len(first[DIGEST]) == 64
@@ -147,14 +153,7 @@ def test_annotation_file_edited_in_place_is_a_changed_option(tmp_path: Path) -> 
 
 
 def test_stored_options_without_a_digest_still_resume(tmp_path: Path) -> None:
-    videos = tmp_path / "videos"
-    copy_samples(videos)
-    (videos / "bigbuckbunny.mp4").unlink()
-    ann = tmp_path / "events.jsonl"
-    ann.write_text(json.dumps(_bikes_row()) + "\n")
-    run = tmp_path / "run"
-    args = ("build", "--videos", str(videos), "--annotations", str(ann), "--out", str(run),
-            "--no-shots", "--cut", "fast", "--workers", "1", "--no-progress")
+    ann, run, args = _bikes_build(tmp_path)
     assert _invoke(*args)[0] == 0
     options = run / "build_options.json"
     stored = json.loads(options.read_text())
