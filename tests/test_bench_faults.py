@@ -175,3 +175,64 @@ def test_a_t3_answer_not_among_the_options_is_refused(inputs: Path, tmp_path: Pa
     code, text = invoke("t3", "audit", str(bad))
     assert code == 2, text
     assert f"line {k + 1} is not a T3 item: answer Z is not one of the options" in text, text
+
+
+@pytest.mark.parametrize("command", ["eval", "filter", "audit", "export"])
+def test_an_empty_bench_is_refused(tmp_path: Path, command: str) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    out = tmp_path / "o"
+    args = {"eval": ["bench", "eval", str(empty), "--text-only", "--base-url", CLOSED,
+                     "--model", "m", "--out", str(out), "--no-progress"],
+            "filter": ["bench", "filter", str(empty), "--base-url", CLOSED, "--model", "m",
+                       "--out", str(out / "f.jsonl"), "--no-progress"],
+            "audit": ["bench", "audit", str(empty)],
+            "export": ["bench", "export", str(out), "--bench", str(empty),
+                       "--layout", "lmms-eval"]}[command]
+    code, text = invoke(*args)
+    assert code == 2, text
+    assert f"benchmark {empty} has no items" in text, text
+    assert not out.exists()
+
+
+def test_two_evals_into_one_out_never_share_it(inputs: Path, tmp_path: Path) -> None:
+    """While one ``bench eval`` writes a folder (its lock held), a second one into it
+    stops before asking anything or writing a line, naming the holder."""
+    from nextevent.rundir import EvalDir, RunLock
+
+    out = tmp_path / "ev"
+    with RunLock(EvalDir(out), "bench eval"):
+        code, text = invoke("bench", "eval", str(inputs / "bench.jsonl"), "--text-only",
+                            "--base-url", CLOSED, "--model", "m", "--out", str(out),
+                            "--no-progress")
+    assert code == 2, text
+    assert "is being written by another nextevent process" in text and "bench eval" in text
+    assert sorted(p.name for p in out.iterdir()) == [".nextevent.lock"]
+
+
+def test_t3_synth_with_no_items_keeps_the_earlier_output(inputs: Path, tmp_path: Path) -> None:
+    """Annotations that give no question (one event per video) exit 1 and write nothing
+    over a good T3 file of an earlier synth in the same --out."""
+    out = tmp_path / "t3.jsonl"
+    shutil.copy(inputs / "t3.jsonl", out)
+    before = out.read_bytes()
+    ann = tmp_path / "one_event.txt"
+    first = (inputs / "ann.txt").read_text().splitlines()[0]
+    ann.write_text(first + "\n")
+    code, text = invoke("t3", "synth", "--from", str(ann), "--format", "charades-sta",
+                        "--out", str(out), "--forms", "mc", "--gate", "off")
+    assert code == 1, text
+    assert "no T3 items" in text and "nothing written" in text
+    assert out.read_bytes() == before
+
+
+def test_t3_mix_without_t3_items_writes_nothing(inputs: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty_t3.jsonl"
+    empty.write_text("")
+    out = tmp_path / "mix" / "mixed.json"
+    out.parent.mkdir()
+    code, text = invoke("t3", "mix", "--t3", str(empty), "--general",
+                        str(inputs / "general.json"), "--out", str(out), "--ratio", "0.5")
+    assert code == 2, text
+    assert "no T3 item can be written as a sample" in text
+    assert not list(out.parent.iterdir())

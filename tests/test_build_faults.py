@@ -107,11 +107,42 @@ def test_copying_cut_without_shots_writes_no_record_of_a_video_corrupt_partway(
 
 def test_closing_message_counts_the_records_a_failed_video_kept(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(typer.Exit) as exit_info:
-        _exit_if_nothing_built(1, 0, 0, 1, tmp_path, records=2)
-    assert exit_info.value.exit_code == 1
+    """Every video lost some splits but records were cut: the run made data, so it warns
+    and exits 0; with no record at all it is an error (exit 1)."""
+    _exit_if_nothing_built(2, 0, 0, 2, tmp_path, records=2)
     out = " ".join(capsys.readouterr().out.split())
-    assert "no record was written" not in out and "2 record(s)" in out
+    assert "every video failed" not in out
+    assert "no video ended whole (2 of 2 lost splits or stages)" in out
+    assert "records.jsonl holds 2 record(s)" in out
+    with pytest.raises(typer.Exit) as exit_info:
+        _exit_if_nothing_built(2, 0, 0, 2, tmp_path, records=0)
+    assert exit_info.value.exit_code == 1
+    assert "every video failed (2 of 2); no record was written" in " ".join(
+        capsys.readouterr().out.split())
+
+
+def test_a_config_error_writes_nothing_into_the_run(tmp_path: Path, sample_dir: Path) -> None:
+    """An unset API key variable or a --prompts override that does not parse stops the
+    build before build_options.json (or anything else) is written."""
+    cfg = tmp_path / "llm.yaml"
+    cfg.write_text("defaults: {base_url: 'http://127.0.0.1:1/v1'}\nroles:\n"
+                   "  reasoner: {model: r, api_key_env: NEXTEVENT_TEST_UNSET_KEY}\n"
+                   "  rewriter: {model: w}\n  critic: {model: c}\n")
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "predict.txt").write_text("no sections at all {{")
+    good = tmp_path / "good.yaml"
+    good.write_text(cfg.read_text().replace(", api_key_env: NEXTEVENT_TEST_UNSET_KEY", ""))
+    for config, extra, said in ((cfg, (), "NEXTEVENT_TEST_UNSET_KEY"),
+                                (good, ("--prompts", str(prompts)), "predict")):
+        run = tmp_path / f"run-{said}"
+        code, output = _invoke("build", "--videos", str(sample_dir), "--annotations",
+                               str(EXAMPLES), "--out", str(run), "--llm-config", str(config),
+                               "--stages", "predict,rewrite,critique", "--no-progress",
+                               *extra)
+        assert code == 2, output
+        assert said in output
+        assert not run.exists() or not any(run.iterdir()), sorted(run.iterdir())
 
 
 # -------------------------------------------------------------- 2. annotation edited in place

@@ -158,6 +158,58 @@ def test_k_predictions_then_a_rerun_raising_k_asks_only_the_new_samples(
         assert len(server.calls) == calls
 
 
+def test_a_raise_of_k_that_fails_stays_an_open_failure(
+        sample_dir: Path, k4_run: tuple[Path, Counter[str], list[int]], tmp_path: Path) -> None:
+    """The records stay done at K=4, but the failed upgrade to 6 is no resolved failure:
+    it stays open until a rerun writes that upgrade, which resolves it."""
+    from nextevent.report.summary import load_run
+
+    built, _, _ = k4_run
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+
+    def refuse_sample_5(request: dict[str, Any]) -> str | dict[str, Any]:
+        if stage_of(request) == "predict" and request.get("seed") == 5:
+            raise ValueError("scripted refusal of sample 5")
+        return k_answer(request)
+
+    with ScriptedServer(refuse_sample_5) as server:
+        failed = build(sample_dir, run, _llm_yaml(tmp_path, server.url), 6)
+    assert failed.exit_code == 0, failed.output
+    data = load_run(run)
+    opened = [f for f in data.open_failures if f.stage == "predict"]
+    assert len(opened) == 4 and all(f.key.startswith("upgrade:6:") for f in opened)
+    assert all(len(r.samples) == 4 for r in data.records)
+    with ScriptedServer(k_answer) as server:
+        again = build(sample_dir, run, _llm_yaml(tmp_path, server.url), 6)
+    assert again.exit_code == 0, again.output
+    data = load_run(run)
+    assert not [f for f in data.open_failures if f.stage == "predict"]
+    assert {f.key for f in opened} <= data.resolved
+    assert all(len(r.samples) == 6 for r in data.records)
+    assert len(data.failures) == len({f.key for f in data.failures})  # none twice
+
+
+def test_a_rerun_with_other_model_stages_is_a_change(
+        sample_dir: Path, k4_run: tuple[Path, Counter[str], list[int]], tmp_path: Path) -> None:
+    """The stored records were built with predict, rewrite and critique; a rerun with
+    fewer (or more) stages would call them done: it stops and names both stage sets."""
+    built, _, _ = k4_run
+    assert read_build_options(built)["model-stages"] == "predict,rewrite,critique"
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+    with ScriptedServer(k_answer) as server:
+        result = CliRunner().invoke(app, [
+            "build", "--videos", str(sample_dir), "--annotations", str(EXAMPLES), "--out",
+            str(run), "--llm-config", str(_llm_yaml(tmp_path, server.url)), "--stages",
+            "predict,critique", "--splits-per-video", "2", "--predictions", "4",
+            "--no-progress"])
+        assert not server.calls
+    assert result.exit_code == 2, result.output
+    assert "model stages predict,rewrite,critique before, predict,critique now" in (
+        " ".join(result.output.split()))
+
+
 def _verl_ids(folder: Path) -> list[str]:
     import pyarrow.parquet as pq
 

@@ -144,8 +144,13 @@ def build(
     is 1.
     """
     from nextevent.cli_tables import build_table
-    from nextevent.pipeline.build_options import DIGEST, file_digest
-    from nextevent.pipeline.config import BuildConfig, select_stages
+    from nextevent.pipeline.build_options import DIGEST, MODEL_STAGES, file_digest
+    from nextevent.pipeline.config import (
+        REASONING_STAGES,
+        STAGES,
+        BuildConfig,
+        select_stages,
+    )
     from nextevent.pipeline.driver import run_build
     from nextevent.pipeline.planner import PlannerConfig
     from nextevent.rundir import RunDir
@@ -194,6 +199,10 @@ def build(
         "min-future": min_future, "min-events": min_events,
         "snap-tolerance": snap_tolerance, "shots": shots, "seed": seed,
         "predictions": predictions,
+        # records without a stage stay without it on a resume: a rerun asking for more
+        # stages would call them done, so another stage set is a change like any other
+        MODEL_STAGES: ",".join(s for s in STAGES if s in chosen_stages and (
+            annotations is None or s in REASONING_STAGES)) if llm else None,
     }
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]
@@ -241,13 +250,19 @@ def build(
 def _exit_if_nothing_built(videos: int, done: int, skipped: int, failed: int, out: Path,
                            import_failures: int = 0, records: int = 0) -> None:
     """Exit 1 (after the summary) when no video ended done, in this run or an earlier one,
-    and at least one failed: the failures say why. ``records``: lines in records.jsonl
-    (a video with some splits cut and others failed counts as failed, its records kept)."""
+    at least one failed and records.jsonl holds no record: the failures say why.
+    ``records``: lines in records.jsonl. A video with some splits cut and others failed
+    counts as failed, its records kept: when every video is such a one, the run made
+    data, so it says so and exits 0."""
     if done or skipped or not (failed or import_failures):
         return
-    written = (f"records.jsonl holds {records} record(s) of the splits that were cut"
-               if records else "no record was written")
-    what = (f"every video failed ({failed} of {videos}); {written}" if videos
+    if records:
+        console.print(styled(("warning", "yellow"), f": no video ended whole ({failed} of "
+                             f"{videos} lost splits or stages); records.jsonl holds "
+                             f"{records} record(s) of what was cut; see "
+                             f"{out / 'failures.jsonl'}, a rerun retries the rest"))
+        return
+    what = (f"every video failed ({failed} of {videos}); no record was written" if videos
             else f"no video to build: the {import_failures} annotation problems left none")
     _fail(NextEventError(
         "build", what, f"see {out / 'failures.jsonl'}: each line names the input, the stage "
@@ -299,7 +314,8 @@ def export(
     ] = None,
     curriculum: Annotated[str | None, typer.Option(
         help="easy-to-hard: write the samples by pass rate, highest first (ties by record "
-        "id; records without a verdict last). Turn the trainer's shuffling off to keep it.")
+        "id; records without a verdict last). The LLaMA-Factory and EasyR1 configs "
+        "written turn shuffling off; for verl and TRL the export says how.")
     ] = None,
     sample_reward: Annotated[str | None, typer.Option(
         help="rouge_l | similarity: score each record's predictions against "

@@ -333,11 +333,14 @@ class RunLock:
 
     The kernel drops the lock when its holder dies (SIGKILL included), so it is never
     stale; the holder's pid and command are written into the file for the message a
-    second writer gets. Reading commands (export, report) do not take it.
+    second writer gets. Reading commands (report) do not take it. A ``bench eval``
+    output folder (`EvalDir`) takes the same lock, so two evaluations never append to
+    one ``responses.jsonl``.
 
     Args:
-        run: the run directory (created if missing).
-        command: what holds it (``build``, ``import v1``, ``export``), for messages.
+        run: the run directory or eval folder (created if missing).
+        command: what holds it (``build``, ``import v1``, ``export``, ``bench eval``),
+            for messages.
 
     Raises:
         NextEventError: stage ``lock``, on entering, when another process holds the lock
@@ -345,7 +348,7 @@ class RunLock:
             created (read-only or missing folder).
     """
 
-    def __init__(self, run: RunDir, command: str) -> None:
+    def __init__(self, run: RunDir | EvalDir, command: str) -> None:
         self.path = run.root / LOCK_NAME
         self.command = command
         self._fd: int | None = None
@@ -371,8 +374,8 @@ class RunLock:
             os.close(fd)
             pid, _, what = holder.partition(" ")
             raise NextEventError(
-                "lock", f"run directory {self.path.parent} is being written by another "
-                f"nextevent process (pid {pid}{', ' + what if what else ''})",
+                "lock", f"{self.path.parent} is being written by another nextevent "
+                f"process (pid {pid}{', ' + what if what else ''})",
                 "wait for it to end (or stop it), then rerun; or pick another --out"
             ) from None
         os.ftruncate(fd, 0)

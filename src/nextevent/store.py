@@ -457,6 +457,13 @@ def read_statuses(run_dir: str | Path) -> dict[str, str]:
     return dict(_read_state(run_dir, "SELECT item, status FROM state"))
 
 
+def upgrade_key(predictions: int, item: str) -> str:
+    """The state key of ``item`` (a record or video id) upgraded to ``predictions``
+    samples by a rerun with a larger ``--predictions``; the keys of that upgrade's
+    failures start with it (`is_resolved`)."""
+    return f"upgrade:{predictions}:{item}"
+
+
 def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
     """True when the input a failure names has since been finished (``done``): the
     video itself, or for a record's failure (``<video>#<split>``) that record or its
@@ -464,10 +471,14 @@ def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
 
     An export failure (key ``export:...``) names a record that is done already; it is
     resolved only once a later export wrote that item (its key ``done``, see
-    `nextevent.export.export_run`).
+    `nextevent.export.export_run`). So does a failure of a ``--predictions`` upgrade
+    (key ``upgrade:K:...``): resolved once that record's upgrade to K is written.
     """
     if failure.key.startswith("export:"):
         return statuses.get(failure.key) == "done"
+    if failure.key.startswith("upgrade:"):  # its record is done, but short of K samples
+        k = failure.key.split(":")[1]
+        return statuses.get(f"upgrade:{k}:{failure.input}") == "done"
     if statuses.get(failure.input) == "done":
         return True
     video, sep, split = failure.input.rpartition("#")

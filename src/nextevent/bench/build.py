@@ -455,11 +455,12 @@ def write_failures(failures: Iterable[Failure], path: str | Path) -> int:
 def read_items(path: str | Path) -> list[BenchItem]:
     """Read a benchmark JSONL file (one `BenchItem` a line), refusing items that cannot
     be asked or scored (`nextevent.audit.items.mc_problem`: an empty id or question, an
-    empty or repeated option, an answer letter not among the options) and ids repeated in
-    the file.
+    empty or repeated option, an answer letter not among the options), ids repeated in
+    the file and a file without items (nothing to evaluate, filter or export).
 
     Raises:
-        NextEventError: stage ``bench``, when the file is missing, or (a `JSONLError`,
+        NextEventError: stage ``bench``, when the file is missing or has no items, or (a
+            `JSONLError`,
             also a ``ValueError``) naming the line, when a line is not such an item.
     """
     path = Path(path)
@@ -483,4 +484,8 @@ def read_items(path: str | Path) -> list[BenchItem]:
                              f"{why}", hint, path, number)
         first_line[item.id] = number
         items.append(item)
+    if not items:
+        raise NextEventError("bench", f"benchmark {path} has no items",
+                             "build one with `nextevent bench build` (a filter that "
+                             "dropped every item says so in its .blind.json report)")
     return items

@@ -89,8 +89,8 @@ def _print_summary(title: str, summary: dict, console: Console = console) -> Non
     rows = [("overall", summary["overall"])] + list(summary["by_type"].items())
     for name, s in rows:
         lo, hi = s["ci95"]
-        cells = [name, f"{100 * s['accuracy']:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}",
-                 str(s["n"])]
+        cells = [name, f"{100 * s['accuracy']:.1f}" if s["n"] else "-",
+                 f"{100 * lo:.1f}-{100 * hi:.1f}" if s["n"] else "-", str(s["n"])]
         c = (cons["overall"] if name == "overall" else cons["by_type"].get(name)) if cons \
             else None
         if c is not None:
@@ -468,7 +468,11 @@ def filter_(
     _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {
         "after filter": report["after"]}})
     console.print(f"kept {report['kept']}, dropped {report['dropped']} "
-                  f"{report['dropped_by_type']} -> {out}; chance 25%")
+                  f"{report['dropped_by_type']} in {report['dropped_groups']} whole "
+                  f"group(s) -> {out}; chance 25%")
+    if report["left_out_items"]:
+        console.print(f"{len(report['left_out_items'])} item(s) left out with a failed "
+                      "item of their group (a group is kept or dropped whole)")
     if report["failed"]:
         _report_failures(report["failed"], len(items), failures_path, "item")
 

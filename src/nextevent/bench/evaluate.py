@@ -49,7 +49,7 @@ from nextevent.llm.client import LLMClient
 from nextevent.llm.config import LLMConfig, RoleConfig, VideoInput
 from nextevent.records import BenchItem, Failure, NextEventError
 from nextevent.rewards.consistency import think_conclusion, think_text
-from nextevent.rundir import FAILURES_NAME, EvalDir, EvalResults, ResponseLine
+from nextevent.rundir import FAILURES_NAME, EvalDir, EvalResults, ResponseLine, RunLock
 
 ROLE = "reasoner"
 """The `nextevent.llm` role the evaluated model is configured under (any role name works
@@ -237,7 +237,9 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
     Raises:
         NextEventError: stage ``bench``, before anything is asked, for an item without
             ``video_path`` outside ``text_only`` mode, or when a whole line of
-            ``responses.jsonl`` is a JSON object but no `ResponseLine`.
+            ``responses.jsonl`` is a JSON object but no `ResponseLine`; stage ``lock``
+            when another process evaluates into ``out_dir``; stage ``store`` when
+            ``out_dir`` cannot be created.
     """
     if not text_only:
         for item in items:
@@ -245,7 +247,13 @@ async def evaluate_items(items: Sequence[BenchItem], config: LLMConfig, out_dir:
                 raise NextEventError("bench", f"item {item.id} has no video_path (a "
                                      "text-level benchmark)", "evaluate it with --text-only")
     out = EvalDir(Path(out_dir))
-    out.root.mkdir(parents=True, exist_ok=True)
+    with RunLock(out, "bench eval"):  # one writer: two evals would append twice
+        return await _evaluate_locked(items, config, out, mode, text_only, seed, on_item)
+
+
+async def _evaluate_locked(items: Sequence[BenchItem], config: LLMConfig, out: EvalDir,
+                           mode: PromptMode, text_only: bool, seed: int,
+                           on_item: Callable[[bool], None] | None) -> dict[str, Any]:
     log_path = out.responses
     cfg = config.roles[ROLE]  # type: ignore[index]
     done: dict[tuple[str, str, str, bool, str | None], dict[str, Any]] = {}

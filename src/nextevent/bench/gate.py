@@ -70,7 +70,9 @@ class GateResult:
                 "audit": audit}
 
 
-def _group_of(item: BenchItem) -> str:
+def group_of(item: BenchItem) -> str:
+    """The exchangeable group an item belongs to (``meta.group``, set by
+    `nextevent.bench.build`); an item without one is a group of its own (its id)."""
     return str(item.meta.get("group", item.id))
 
 
@@ -121,8 +123,8 @@ def gate(items: Sequence[BenchItem], *, vectors: Any = None, min_items: int | No
                                            "round": round_no})
                 drop.add(gid)
         for item in kept:
-            if _group_of(item) in drop:
-                reason = next(d for d in result.dropped if d["group"] == _group_of(item))
+            if group_of(item) in drop:
+                reason = next(d for d in result.dropped if d["group"] == group_of(item))
                 result.failures.append(Failure(
                     input=str(item.meta.get("source_record", item.id)), stage="bench-gate",
                     error=f"{item.question_type}: group {reason['group']} dropped by the "
@@ -130,7 +132,7 @@ def gate(items: Sequence[BenchItem], *, vectors: Any = None, min_items: int | No
                     f"{reason['solved']} of its 4 items",
                     hint="the rest of the benchmark stays within the gate",
                     key=f"bench-gate:{item.id}"))
-        kept = [i for i in kept if _group_of(i) not in drop]
+        kept = [i for i in kept if group_of(i) not in drop]
     row = report.failing()[0]
     raise _gate_error(row, f"still failing after {rounds} audit rounds")
 
@@ -145,7 +147,7 @@ def _groups_to_drop(members: Sequence[BenchItem], predictions: dict[str, str | N
     size: dict[str, int] = defaultdict(int)
     solved: dict[str, int] = defaultdict(int)
     for item in members:
-        g = _group_of(item)
+        g = group_of(item)
         size[g] += 1
         pick = predictions.get(item.id)
         if pick is None:

@@ -18,6 +18,11 @@ from nextevent.rundir import BUILD_OUTPUTS, RunDir
 DIGEST = "annotations-sha256"
 """The build option holding the annotation file's content digest (`file_digest`): the
 path alone would let an annotation file edited in place mix old and new records."""
+MODEL_STAGES = "model-stages"
+"""The build option holding the model stages a build with ``--llm-config`` runs
+(``--stages`` minus ``--skip-stage``, comma-joined in pipeline order; for annotated
+videos only the reasoning stages, the others never run on them; None without a model
+config)."""
 RAISABLE: tuple[str, ...] = ("predictions",)
 """Options a rerun may raise above the stored value without starting over (the stored
 records gain what the larger value adds); lowering one is a change like any other."""
@@ -81,6 +86,10 @@ def _raised(name: str, old: Any, new: Any) -> bool:
 
 def _as_change(name: str, old: Any, new: Any, options: Mapping[str, Any]) -> str:
     """One changed option for the listing: ``--cut fast before, --cut smart now``."""
+    if name == MODEL_STAGES:
+        return (f"model stages {old or 'none (no --llm-config)'} before, "
+                f"{new or 'none (no --llm-config)'} now (the model call cache keeps every "
+                "paid answer, so a start-over asks no call twice)")
     if name == DIGEST:
         return (f"--annotations {options.get('annotations')}: the file changed since the "
                 f"first build (sha256 {str(old)[:12]} before, {str(new)[:12]} now)")

@@ -52,15 +52,18 @@ from nextevent.pipeline.writer import StoreWriter
 from nextevent.records import Failure, NextEventError, VideoAnnotation
 from nextevent.rundir import RunDir, RunLock, UsageLine, append_usage, clean_leftovers
 from nextevent.sources.resolve import VideoIndex
-from nextevent.store import is_resolved
+from nextevent.store import is_resolved, upgrade_key
 
 
 def check_models(config: BuildConfig, llm: LLMConfig | None, raw: bool) -> None:
-    """Fail before any work when the stages cannot run.
+    """Fail before any work (and before ``build_options.json`` is written) when the
+    stages cannot run.
 
     Raises:
         NextEventError: stage ``config``: raw videos without a model config or without
-            the stages caption/events/causal, or a role the stages need is missing.
+            the stages caption/events/causal, a role the stages need is missing, or a
+            role's ``api_key_env`` is unset; stage ``prompts``: a ``--prompts`` override
+            that is no folder or does not parse.
     """
     if raw and llm is None:
         raise NextEventError("import", "--annotations is missing", "give --annotations "
@@ -75,6 +78,9 @@ def check_models(config: BuildConfig, llm: LLMConfig | None, raw: bool) -> None:
             "config", f"raw videos need the stages caption, events and causal (skipped: "
             f"{', '.join(missing)})", "give --annotations to build from annotated events, "
             "or keep those stages")
+    for role, cfg in llm.roles.items():  # the client reads every role's key
+        cfg.api_key(role)
+    Prompts(config.prompts_dir)
 
 
 def _frame_inputs(config: BuildConfig, llm: LLMConfig) -> tuple[Any, ...]:
@@ -145,12 +151,22 @@ class _Driver:
     def finish_upgrade(self, state: VideoState) -> None:
         """Write an upgrade: each record that got its new predictions replaces its old
         line; failures are written without marking anything failed (the stored records
-        and the video stay done; a rerun tries the upgrade again)."""
-        store, summary = self.writer.store, self.summary
+        and the video stay done; a rerun tries the upgrade again). A failure's key names
+        the upgrade (`upgrade_key`), so the done record does not count it resolved; the
+        record's upgrade to K, once written, resolves it (and those of smaller K)."""
+        store, summary, k = self.writer.store, self.summary, self.config.predictions
         for record in state.records:
             self.writer.write(store.replace_record, record)
             summary.records_upgraded += 1
-        for failure in state.failures + state.warnings:
+            for smaller in range(2, k + 1):
+                for item in (record.id, record.video_id):
+                    self.writer.write(store.set_status, upgrade_key(smaller, item), "done")
+        for failure in state.failures:
+            failure = failure.model_copy(update={
+                "key": f"{upgrade_key(k, failure.input)}:{failure.key}"})
+            self.writer.write(store.add_failure, self._redact(failure))
+            summary.failures_by_stage[failure.stage] += 1
+        for failure in state.warnings:
             self.writer.write(store.add_failure, self._redact(failure))
             summary.failures_by_stage[failure.stage] += 1
         for name, counts in state.outcomes.items():

@@ -171,11 +171,14 @@ def synth(
         by_orbit.setdefault(str(item.meta.get("orbit", item.id)), []).append(item)
     finish(result, list(by_orbit.values()))
     result.gate = gated
-    written = write_items(result.items, out)
+    # no items: keep what an earlier synth wrote to --out; the table below says why
+    written = write_items(result.items, out) if result.items else 0
     failures_path = failures_beside(out)
     write_failures(failures, failures_path)
     summary_path = summary_beside(out)
-    write_summary(summary_path, out, result, skipped, counts, failures_path, len(failures))
+    if written:  # the summary describes --out: with nothing written, an earlier one stays
+        write_summary(summary_path, out, result, skipped, counts, failures_path,
+                      len(failures))
 
     table = Table(title=f"nextevent t3 synth -> {out}", show_header=False)
     table.add_row("videos (timelines) used", str(result.timelines))
@@ -214,6 +217,11 @@ def synth(
     table.add_row("failures (events, videos)", f"{len(failures)} -> {failures_path}")
     table.add_row("summary", str(summary_path))
     console.print(table)
+    if not written:
+        console.print(f"[red]no T3 items[/red]: nothing written to {out} (the table above "
+                      "says what was skipped and dropped; give videos with several timed "
+                      f"events, or see {failures_path})", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()

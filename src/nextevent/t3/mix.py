@@ -302,6 +302,8 @@ def mix_samples(t3: Sequence[T3Item], general: Sequence[dict[str, Any]], *,
 
     Raises:
         ValueError: as `mix_counts`.
+        NextEventError: stage ``mix``, when no T3 item can be written (none, or every one
+            skipped).
     """
     rng = random.Random(f"{seed}:mix")
     t3_ok, skipped = [], []
@@ -310,6 +312,12 @@ def mix_samples(t3: Sequence[T3Item], general: Sequence[dict[str, Any]], *,
             t3_ok.append(t3_sample(item))
         except ValueError as err:
             skipped.append(str(err))
+    if not t3_ok:  # a "mix" without T3 would register a general-only dataset silently
+        raise NextEventError(
+            "mix", "no T3 item can be written as a sample" + (
+                f" ({len(skipped)} skipped; first: {skipped[0]})" if skipped else
+                " (the T3 file has no items)"), "pass a T3 file with items from "
+            "`nextevent t3 synth`; nothing was written")
     n_t3, n_gen = mix_counts(len(t3_ok), len(general), ratio=ratio, t3_count=t3_count,
                              general_count=general_count)
     chosen = rng.sample(t3_ok, n_t3) + rng.sample(list(general), n_gen)
