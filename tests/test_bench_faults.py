@@ -148,7 +148,7 @@ def _empty_id(item: dict) -> str:
 
 @pytest.mark.parametrize("spoil", [_drop_option, _same_options, _empty_option,
                                    _empty_question, _empty_id])
-@pytest.mark.parametrize("command", ["audit", "export", "eval"])
+@pytest.mark.parametrize("command", ["audit", "export", "eval", "report"])
 def test_an_item_that_cannot_be_scored_is_refused_with_its_line(
         inputs: Path, tmp_path: Path, spoil, command: str) -> None:  # noqa: ANN001
     lines = [json.loads(x) for x in (inputs / "bench.jsonl").read_text().splitlines()]
@@ -159,7 +159,9 @@ def test_an_item_that_cannot_be_scored_is_refused_with_its_line(
             "export": ["bench", "export", str(tmp_path / "e"), "--bench", str(bad),
                        "--layout", "lmms-eval"],
             "eval": ["bench", "eval", str(bad), "--text-only", "--base-url", CLOSED,
-                     "--model", "m", "--out", str(tmp_path / "ev"), "--no-progress"]}
+                     "--model", "m", "--out", str(tmp_path / "ev"), "--no-progress"],
+            "report": ["report", str(inputs / "run"), "--bench", str(bad), "--out",
+                       str(tmp_path / "e")]}
     code, text = invoke(*args[command])
     assert code == 2, text
     assert f"{bad} line 5 is not a FutureBench item: {why}" in text, text

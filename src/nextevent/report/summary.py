@@ -186,17 +186,24 @@ def _missing(path: Path) -> str:
 
 
 def load_bench(path: Path) -> list[BenchItem]:
-    """Read a FutureBench JSONL file (one `BenchItem` a line).
+    """Read a FutureBench JSONL file as every bench command does
+    (`nextevent.bench.build.read_items`: items that cannot be scored, repeated ids and an
+    empty file are refused).
 
     Raises:
-        NextEventError: stage ``report`` when the file is missing or a line is not an item.
+        NextEventError: stage ``report`` when the file is missing, empty, or a line is
+            not such an item.
     """
+    from nextevent.bench.build import read_items
+
     if not path.is_file():
         raise NextEventError(STAGE, f"--bench {path} {_missing(path)}",
                              "pass the JSONL written by `nextevent bench build`")
-    return list(read_jsonl(path, BenchItem, what="a FutureBench item", stage=STAGE,
-                           hint="pass the JSONL written by `nextevent bench build`",
-                           name=f"--bench {path}"))
+    try:
+        return read_items(path)
+    except NextEventError as err:
+        raise NextEventError(STAGE, f"--bench: {err}",
+                             err.hint) from None
 
 
 def load_t3(path: Path) -> list[T3Item]:
