@@ -107,6 +107,15 @@ def test_out_of_range_numbers_are_usage_errors(inputs: Path, tmp_path: Path, com
     assert not out.exists()
 
 
+def test_a_negative_video_count_is_a_usage_error(annotations: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.jsonl"
+    code, text = invoke("bench", "build", "--annotations",
+                        str(annotations / "activitynet_val_subset.json"), "--format",
+                        "activitynet", "--out", str(out), "--max-videos", "-1")
+    assert code == 2 and "Invalid value for '--max-videos'" in text, text
+    assert not out.exists()
+
+
 def test_a_type_named_twice_is_built_once(annotations: Path, tmp_path: Path) -> None:
     src = str(annotations / "activitynet_val_subset.json")
     code, text = invoke("bench", "build", "--annotations", src, "--max-videos", "5",

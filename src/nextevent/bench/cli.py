@@ -165,8 +165,8 @@ def build(
     types: Annotated[str, typer.Option(help="Question types, comma-separated "
                                        "(hop1,hop2,hop3,hop5,interp).")]
     = "hop1,hop2,hop3,hop5,interp",
-    max_videos: Annotated[int, typer.Option(help="Use at most this many videos (count; 0: "
-                                            "all), in file order.")] = 0,
+    max_videos: Annotated[int, typer.Option(
+        min=0, help="Use at most this many videos (count; 0: all), in file order.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of groups and answer letters "
                                       "(integer).")] = 0,
     gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Run the blind audit at "
