@@ -21,9 +21,10 @@ error line naming the path and what to do (`environment_error`), never as a trac
 from __future__ import annotations
 
 import errno
+import os
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -82,6 +83,64 @@ def fail(err: NextEventError, code: int = 2) -> NoReturn:
     console.print(styled(("error", "red"), f" ({err.stage}): {err}\n", ("hint", "yellow"),
                          f": {err.hint}"))
     raise typer.Exit(code) from err
+
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (links and ``..`` seen through); a path that
+    does not exist yet is compared by its resolved name."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _run_files(root: Path) -> list[Path]:
+    """The files a run directory holds of its own (`nextevent.rundir`), which no command
+    reading the run may write over."""
+    from nextevent.rundir import (
+        BUILD_OUTPUTS,
+        LLM_CACHE_NAME,
+        LOCK_NAME,
+        QUARANTINE_NAME,
+    )
+
+    return [root / n for n in (*BUILD_OUTPUTS, LLM_CACHE_NAME, LOCK_NAME, QUARANTINE_NAME)]
+
+
+def refuse_input_as_out(out: Path, inputs: Iterable[Path | None], *, option: str = "--out",
+                        also: Sequence[Path] = ()) -> None:
+    """Stop (exit 2, one line) when ``out``, or a file written beside it (``also``: its
+    .failures.jsonl, .quality.json, ...), is the same file as an input: writing it would
+    destroy the input.
+
+    Args:
+        out: the output path given as ``option``.
+        inputs: the input files; a folder stands for a run directory: its own files
+            (records.jsonl, failures.jsonl, state.sqlite, ...) and anything under clips/.
+            None entries (options not given) are skipped.
+        option: the option that named ``out``, for the message.
+        also: other files the command writes from ``out``.
+
+    Raises:
+        typer.Exit: (via `fail`, stage ``input``) on such a clash.
+    """
+    from nextevent.rundir import RunDir
+
+    for src in (p for p in inputs if p is not None):
+        run = src.is_dir()
+        sources = _run_files(src) if run else [src]
+        for written in (out, *also):
+            hit = next((s for s in sources if _same_file(written, s)), None)
+            if hit is None and run and written.resolve().is_relative_to(
+                    RunDir(src).clips.resolve()):
+                hit = RunDir(src).clips
+            if hit is None:
+                continue
+            what = "" if written == out else f" writes {written}, which"
+            fail(NextEventError(
+                "input", f"{option} {out}{what} is the same file as the input {hit}",
+                f"pass another {option} path; an input is never written over"))
 
 
 def output_dir(path: Path, option: str = "--out") -> Path:

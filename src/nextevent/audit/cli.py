@@ -6,8 +6,6 @@ inside the commands."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nextevent.cli_errors import console, styled
+from nextevent.cli_errors import console, refuse_input_as_out, styled
 from nextevent.cli_errors import fail as _fail
 from nextevent.records import NextEventError
 
@@ -34,63 +32,6 @@ BaselinesOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
 SeedOpt = Annotated[int, typer.Option(help="Seed of tie breaks and option shuffles.")]
 ConcurrencyOpt = Annotated[int, typer.Option(min=1, help="Model requests in flight "
                                              "(count).")]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (links and ``..`` seen through); a path that
-    does not exist yet is compared by its resolved name."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def _run_files(root: Path) -> list[Path]:
-    """The files a run directory holds of its own (`nextevent.rundir`), which no command
-    reading the run may write over."""
-    from nextevent.rundir import (
-        BUILD_OUTPUTS,
-        LLM_CACHE_NAME,
-        LOCK_NAME,
-        QUARANTINE_NAME,
-    )
-
-    return [root / n for n in (*BUILD_OUTPUTS, LLM_CACHE_NAME, LOCK_NAME, QUARANTINE_NAME)]
-
-
-def refuse_input_as_out(out: Path, inputs: Iterable[Path | None], *, option: str = "--out",
-                        also: Sequence[Path] = ()) -> None:
-    """Stop (exit 2, one line) when ``out``, or a file written beside it (``also``: its
-    .failures.jsonl, .quality.json, ...), is the same file as an input: writing it would
-    destroy the input.
-
-    Args:
-        out: the output path given as ``option``.
-        inputs: the input files; a folder stands for a run directory: its own files
-            (records.jsonl, failures.jsonl, state.sqlite, ...) and anything under clips/.
-            None entries (options not given) are skipped.
-        option: the option that named ``out``, for the message.
-        also: other files the command writes from ``out``.
-
-    Raises:
-        typer.Exit: (via `fail`, stage ``input``) on such a clash.
-    """
-    from nextevent.rundir import RunDir
-
-    for src in (p for p in inputs if p is not None):
-        run = src.is_dir()
-        sources = _run_files(src) if run else [src]
-        for written in (out, *also):
-            hit = next((s for s in sources if _same_file(written, s)), None)
-            if hit is None and run and written.resolve().is_relative_to(
-                    RunDir(src).clips.resolve()):
-                hit = RunDir(src).clips
-            if hit is None:
-                continue
-            what = "" if written == out else f" writes {written}, which"
-            _fail(NextEventError(
-                "input", f"{option} {out}{what} is the same file as the input {hit}",
-                f"pass another {option} path; an input is never written over"))
 
 
 def print_table(data: dict[str, Any], title: str, out: Console = console) -> None:

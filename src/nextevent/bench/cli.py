@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nextevent.audit.cli import refuse_input_as_out
 from nextevent.cli_errors import fail as _fail
+from nextevent.cli_errors import refuse_input_as_out
 from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.records import NextEventError
 from nextevent.rundir import (

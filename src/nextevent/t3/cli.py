@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nextevent.audit.cli import refuse_input_as_out
 from nextevent.cli_errors import fail as _fail
+from nextevent.cli_errors import refuse_input_as_out
 from nextevent.records import NextEventError
 
 app = typer.Typer(help="Video-T3: synthesize text-only temporal reasoning tasks (order, "
