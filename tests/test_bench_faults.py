@@ -247,3 +247,30 @@ def test_t3_mix_without_t3_items_writes_nothing(inputs: Path, tmp_path: Path) ->
     assert code == 2, text
     assert "no T3 item can be written as a sample" in text
     assert not list(out.parent.iterdir())
+
+
+def test_a_failed_bench_build_keeps_an_earlier_bench_in_step(
+        annotations: Path, tmp_path: Path) -> None:
+    """A build that makes no item, into the --out of a good earlier build, leaves the
+    bench, its quality report and its failures as they were (they describe each other);
+    the failed attempt's reasons go beside them as .failed.*; a good build removes those."""
+    out = tmp_path / "bench.jsonl"
+    ann = annotations / "activitynet_val_subset.json"
+    good = ("bench", "build", "--annotations", str(ann), "--format", "activitynet",
+            "--types", "hop1", "--max-videos", "120", "--no-gate", "--out", str(out))
+    code, text = invoke(*good)
+    assert code == 0, text
+    trio = {p: p.read_bytes() for p in (out, tmp_path / "bench.quality.json",
+                                         tmp_path / "bench.failures.jsonl")}
+    code, text = invoke("bench", "build", "--annotations", str(ann), "--format",
+                        "activitynet", "--types", "hop1", "--max-videos", "3", "--no-gate",
+                        "--out", str(out))
+    assert code == 2 and "no FutureBench item could be built" in text, text
+    assert "bench.failed.quality.json" in text and "failures files are kept" in text
+    assert {p: p.read_bytes() for p in trio} == trio
+    failed = tmp_path / "bench.failed.failures.jsonl"
+    assert failed.is_file() and (tmp_path / "bench.failed.quality.json").is_file()
+    assert str(failed) in text
+    code, text = invoke(*good)
+    assert code == 0, text
+    assert not failed.exists() and not (tmp_path / "bench.failed.quality.json").exists()

@@ -24,6 +24,7 @@ from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.records import NextEventError
 from nextevent.rundir import (
     EvalDir,
+    beside,
     blind_report_beside,
     call_cache_beside,
     failures_beside,
@@ -183,7 +184,10 @@ def build(
                                                 "(count).")] = 4,
 ) -> None:
     """Build FutureBench items (extrapolation hop1/2/3/5, interpolation) in exchangeable
-    option groups, gate them with the blind audit, and print the quality checks."""
+    option groups, gate them with the blind audit, and print the quality checks. A build
+    that fails (the gate, or no item) over an earlier benchmark at --out keeps it with its
+    .quality.json and .failures.jsonl; its own go to .failed.quality.json and
+    .failed.failures.jsonl."""
     from nextevent.audit.embed import TextVectors
     from nextevent.bench.build import (
         LoadedStories,
@@ -200,7 +204,8 @@ def build(
         raise typer.BadParameter("give either RUN_DIR or --annotations FILE (text level)")
     chosen = _types(types)
     refuse_input_as_out(out, [run_dir, annotations], also=[
-        failures_beside(out), quality_beside(out), call_cache_beside(out)])
+        failures_beside(out), quality_beside(out), call_cache_beside(out),
+        beside(out, ".failed.failures.jsonl"), beside(out, ".failed.quality.json")])
     try:
         loaded = (LoadedStories(stories_from_run(run_dir)) if run_dir is not None
                   else load_annotation_stories(annotations, fmt))  # type: ignore[arg-type]
@@ -248,19 +253,27 @@ def build(
     report = {**quality(items), **report, "failures": len(failures),
               "failures_by_stage": dict(Counter(f.stage for f in failures))}
     out.parent.mkdir(parents=True, exist_ok=True)
-    n_failures = write_failures(failures, failures_path)
-    if gate_error is not None:
+    failed_paths = (beside(out, ".failed.failures.jsonl"), beside(out, ".failed.quality.json"))
+    if gate_error is not None or not items:
+        if out.is_file():  # an earlier bench stays with the files that describe it
+            failures_path, quality_path = failed_paths
+        n_failures = write_failures(failures, failures_path)
         quality_path.write_text(json.dumps(report, indent=2))
-        _fail(gate_error)
-    if not items:
-        quality_path.write_text(json.dumps(report, indent=2))
+        kept = (f"; the earlier {out} and its quality and failures files are kept, this "
+                f"attempt's are {quality_path.name} and {failures_path.name}"
+                if out.is_file() else "")
+        if gate_error is not None:
+            _fail(NextEventError(gate_error.stage, str(gate_error) + kept, gate_error.hint))
         _fail(NextEventError(
             "bench", f"no FutureBench item could be built from {len(stories)} video(s): "
-            f"see the {n_failures} reasons in {failures_path}",
+            f"see the {n_failures} reasons in {failures_path}{kept}",
             "exchangeable groups need 4 different videos per question type with enough "
             "events; add videos or annotations"))
+    n_failures = write_failures(failures, failures_path)
     write_items(items, out)
     quality_path.write_text(json.dumps(report, indent=2))
+    for stale in failed_paths:  # a failed attempt's files, now superseded
+        stale.unlink(missing_ok=True)
     gate_text = "gate: not run (--no-gate)"
     if report["gate"].get("passed"):
         small = sorted(t for t, n in report["by_type"].items() if n < gate_min_items)
