@@ -428,8 +428,10 @@ def filter_(
     blind: Annotated[bool, typer.Option("--blind", help="Text-only model, no video (the "
                                         "only filter so far).")] = True,
     trials: Annotated[int, typer.Option(help="Shuffled trials per item (count).")] = 3,
-    threshold: Annotated[float, typer.Option(help="Drop items answered right in more than "
-                                             "this fraction of trials (0-1).")] = 0.5,
+    threshold: Annotated[float, typer.Option(help="An item answered right in more than this "
+                                             "fraction of trials (0-1) is solved; a group "
+                                             "with more than one solved item in four is "
+                                             "dropped whole.")] = 0.5,
     with_past: Annotated[bool, typer.Option(help="Give the past caption as text.")] = False,
     concurrency: Annotated[int, typer.Option(help="Requests in flight (count).")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the option shuffles (integer).")] = 0,
@@ -442,9 +444,11 @@ def filter_(
     progress: Annotated[bool, typer.Option(help="Show a progress line (on a "
                                            "terminal).")] = True,
 ) -> None:
-    """Blind filter: drop items a text-only model solves; report blind accuracy before and
-    after with bootstrap 95% CIs (held-out trials). Items whose calls fail are left out
-    and listed in OUT's .failures.jsonl; the others go on."""
+    """Blind filter: drop the exchangeable groups in which a text-only model solves more
+    than one item in four (an option-only pick solves exactly one, so whole groups keep
+    every option-only rule at chance); report blind accuracy before and after with
+    bootstrap 95% CIs (held-out trials). Items whose calls fail are listed in OUT's
+    .failures.jsonl and their groups left out; the others go on."""
     import asyncio
 
     from nextevent.bench.build import read_items, write_items
