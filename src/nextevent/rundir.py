@@ -363,10 +363,12 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
+            folder = self.path.parent
+            why = ("it is a file, not a folder" if folder.exists() and not folder.is_dir()
+                   else err.strerror or str(err))
             raise NextEventError(
-                "store", f"cannot write in the run directory {self.path.parent}: "
-                f"{err.strerror or err}", "check that the folder exists, is writable and "
-                "has free space, or pick another --out") from None
+                "store", f"cannot write in {folder}: {why}", "check that the folder "
+                "exists, is writable and has free space, or pick another --out") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
