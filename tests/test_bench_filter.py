@@ -176,3 +176,36 @@ def test_a_model_that_reads_the_past_drops_whole_groups(grouped_bench: Path,
         result.output.split())
     assert report["dropped"] == 4 * report["dropped_groups"] and report["dropped_groups"] >= 1
     assert len(kept) == len(items) - 4 * (report["dropped_groups"] + 1)
+
+
+def test_a_filter_that_keeps_nothing_leaves_an_earlier_output(grouped_bench: Path,
+                                                              tmp_path: Path) -> None:
+    """Every call refused: no group is judged, so nothing is kept; the earlier filtered
+    benchmark at --out (and its report) stays, this run's report and failures go beside
+    it as .failed.*, exit 1."""
+    out = tmp_path / "kept.jsonl"
+    with ScriptedServer(longest_option) as server:
+        args = ["bench", "filter", str(grouped_bench), "--base-url", server.url, "--model",
+                "blind", "--out", str(out), "--trials", "2", "--no-progress"]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def refuse(request: dict) -> str:
+        raise ValueError("scripted refusal")
+
+    with ScriptedServer(refuse) as server:
+        args[4] = server.url
+        result = CliRunner().invoke(app, args + ["--seed", "5"])  # new prompts: not cached
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "no item kept" in text and "nothing written" in text
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    cache = "kept.cache.sqlite"  # the call cache, which a run may add to
+    assert {k: after[k] for k in before if k != cache} == {
+        k: v for k, v in before.items() if k != cache}
+    report = json.loads((tmp_path / "kept.failed.blind.json").read_text())
+    # (a shuffle seen in the first run is answered from the cache: its item is judged,
+    # and left out with the failed items of its group)
+    assert report["kept"] == 0 and report["failed"] >= 1
+    assert report["failed"] + len(report["left_out_items"]) == len(read_items(grouped_bench))
+    assert (tmp_path / "kept.failed.failures.jsonl").is_file()

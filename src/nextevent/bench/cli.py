@@ -457,8 +457,9 @@ def filter_(
 
     if not blind:
         raise typer.BadParameter("only --blind filtering exists")
-    refuse_input_as_out(out, [bench], also=[blind_report_beside(out), failures_beside(out),
-                                            call_cache_beside(out)])
+    refuse_input_as_out(out, [bench], also=[
+        blind_report_beside(out), failures_beside(out), call_cache_beside(out),
+        beside(out, ".failed.blind.json"), beside(out, ".failed.failures.jsonl")])
     config = _checked(model_config, base_url, model, concurrency=concurrency, max_tokens=8,
                       timeout_s=timeout_s, deadline_s=deadline_s,
                       max_response_bytes=max_response_bytes)
@@ -474,9 +475,15 @@ def filter_(
         if isinstance(err, NextEventError):
             _fail(err)
         raise typer.BadParameter(str(err)) from err
-    write_items(kept, out)
-    blind_report_beside(out).write_text(json.dumps(report, indent=2))
-    failures_path = failures_beside(out)
+    failed_paths = (beside(out, ".failed.blind.json"), beside(out, ".failed.failures.jsonl"))
+    report_path, failures_path = blind_report_beside(out), failures_beside(out)
+    if not kept:  # an empty benchmark would replace an earlier --out that still reads
+        report_path, failures_path = failed_paths
+    else:
+        write_items(kept, out)
+        for stale in failed_paths:
+            stale.unlink(missing_ok=True)
+    report_path.write_text(json.dumps(report, indent=2))
     if failures:
         failures_path.write_text("".join(f.model_dump_json() + "\n"
                                          for f in failures.values()), encoding="utf-8")
@@ -484,6 +491,14 @@ def filter_(
         failures_path.unlink(missing_ok=True)
     _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {
         "after filter": report["after"]}})
+    if not kept:
+        console.print(f"[red]no item kept[/red] ({report['dropped']} dropped in "
+                      f"{report['dropped_groups']} group(s), {report['failed']} failed, "
+                      f"{len(report['left_out_items'])} left out with them): nothing written "
+                      f"to {out}; the report is {report_path}"
+                      + (f", the failures {failures_path}" if failures else ""),
+                      soft_wrap=True)
+        raise typer.Exit(1)
     console.print(f"kept {report['kept']}, dropped {report['dropped']} "
                   f"{report['dropped_by_type']} in {report['dropped_groups']} whole "
                   f"group(s) -> {out}; chance 25%")
