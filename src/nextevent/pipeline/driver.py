@@ -158,9 +158,10 @@ class _Driver:
         for record in state.records:
             self.writer.write(store.replace_record, record)
             summary.records_upgraded += 1
+            item = record.video_id if state.raw else record.id  # as its failures name it
             for smaller in range(2, k + 1):
-                for item in (record.id, record.video_id):
-                    self.writer.write(store.set_status, upgrade_key(smaller, item), "done")
+                self.writer.write(store.set_status, upgrade_key(smaller, item), "done",
+                                  "upgrade")
         for failure in state.failures:
             failure = failure.model_copy(update={
                 "key": f"{upgrade_key(k, failure.input)}:{failure.key}"})
