@@ -145,12 +145,7 @@ def build(
     """
     from nextevent.cli_tables import build_table
     from nextevent.pipeline.build_options import DIGEST, MODEL_STAGES, file_digest
-    from nextevent.pipeline.config import (
-        REASONING_STAGES,
-        STAGES,
-        BuildConfig,
-        select_stages,
-    )
+    from nextevent.pipeline.config import BuildConfig, select_stages, stages_run
     from nextevent.pipeline.driver import run_build
     from nextevent.pipeline.planner import PlannerConfig
     from nextevent.rundir import RunDir
@@ -201,8 +196,8 @@ def build(
         "predictions": predictions,
         # records without a stage stay without it on a resume: a rerun asking for more
         # stages would call them done, so another stage set is a change like any other
-        MODEL_STAGES: ",".join(s for s in STAGES if s in chosen_stages and (
-            annotations is None or s in REASONING_STAGES)) if llm else None,
+        MODEL_STAGES: ",".join(stages_run(chosen_stages, raw=annotations is None))
+        if llm else None,
     }
     config = BuildConfig(
         run_dir=out.resolve(), cut_mode=cut,  # type: ignore[arg-type]

@@ -1,10 +1,36 @@
-"""Checks of `nextevent build`'s numeric options, made before anything is read or written."""
+"""Checks of command-line options, made before anything is read or written: `nextevent
+build`'s numeric options, and configs built from options (`checked`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import typer
+
+
+def checked(make: Callable[..., Any], *args: Any, options: dict[str, str] | None = None,
+            **kwargs: Any) -> Any:
+    """``make(*args, **kwargs)`` (a model or role config); an out-of-range value becomes
+    click's one-line usage error naming the option (exit 2), never pydantic's dump.
+
+    Args:
+        options: field name -> option, where it is not ``--<field with dashes>``.
+
+    Raises:
+        typer.BadParameter: for the first invalid field.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return make(*args, **kwargs)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        field = str(first["loc"][-1]) if first.get("loc") else ""
+        option = (options or {}).get(field, "--" + field.replace("_", "-"))
+        raise typer.BadParameter(f"{first.get('input')!r}: {first['msg']}",
+                                 param_hint=f"'{option}'") from err
 
 
 def check_seconds(option: str, value: float) -> None:

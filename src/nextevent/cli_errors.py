@@ -85,7 +85,6 @@ def fail(err: NextEventError, code: int = 2) -> NoReturn:
     raise typer.Exit(code) from err
 
 
-
 def _same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file (links and ``..`` seen through); a path that
     does not exist yet is compared by its resolved name."""

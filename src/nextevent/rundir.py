@@ -285,6 +285,15 @@ def beside(out: str | Path, suffix: str) -> Path:
     return out.parent / (out.stem + suffix)
 
 
+def failed_attempt(out: str | Path, sidecar: Path) -> Path:
+    """Where a failed attempt writes the file ``sidecar`` beside ``out`` would be, so that
+    an earlier good ``out`` keeps the files that describe it:
+    ``failed_attempt("b/bench.jsonl", Path("b/bench.quality.json"))`` is
+    ``b/bench.failed.quality.json``."""
+    out = Path(out)
+    return beside(out, ".failed" + sidecar.name.removeprefix(out.stem))
+
+
 def failures_beside(out: str | Path) -> Path:
     """``<out>.failures.jsonl``: one `nextevent.records.Failure` a line, written by
     ``bench build`` (every item left out) and ``t3 synth`` (every event or video

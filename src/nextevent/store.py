@@ -477,8 +477,8 @@ def is_resolved(failure: Failure, statuses: Mapping[str, str]) -> bool:
     if failure.key.startswith("export:"):
         return statuses.get(failure.key) == "done"
     if failure.key.startswith("upgrade:"):  # its record is done, but short of K samples
-        k = failure.key.split(":")[1]
-        return statuses.get(f"upgrade:{k}:{failure.input}") == "done"
+        k = (failure.key.split(":") + [""])[1]  # a hand-edited key stays open
+        return k.isdigit() and statuses.get(upgrade_key(int(k), failure.input)) == "done"
     if statuses.get(failure.input) == "done":
         return True
     video, sep, split = failure.input.rpartition("#")

@@ -12,21 +12,22 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from nextevent.cli_checks import checked
 from nextevent.cli_errors import fail as _fail
 from nextevent.cli_errors import refuse_input_as_out
 from nextevent.heartbeat import HEARTBEAT_S
 from nextevent.records import NextEventError
 from nextevent.rundir import (
     EvalDir,
-    beside,
     blind_report_beside,
     call_cache_beside,
+    failed_attempt,
     failures_beside,
     quality_beside,
 )
@@ -47,34 +48,6 @@ def _types(value: str) -> list[str]:
         raise typer.BadParameter(f"--types: unknown {', '.join(bad) or 'empty list'}; choose "
                                  f"from {', '.join(QUESTION_TYPES)} (comma-separated)")
     return names
-
-
-_FIELD_OPTIONS = {"max_tokens": "--max-tokens"}
-"""`RoleConfig` / `VideoInput` fields whose option is not ``--<field with dashes>``."""
-
-
-def _checked(make: Callable[..., Any], *args: Any, options: dict[str, str] | None = None,
-             **kwargs: Any) -> Any:
-    """``make(*args, **kwargs)`` (a model or role config); an out-of-range value becomes
-    click's one-line usage error naming the option (exit 2), never pydantic's dump.
-
-    Args:
-        options: field name -> option, where it is not ``--<field with dashes>``.
-
-    Raises:
-        typer.BadParameter: for the first invalid field.
-    """
-    from pydantic import ValidationError
-
-    try:
-        return make(*args, **kwargs)
-    except ValidationError as err:
-        first = err.errors(include_url=False)[0]
-        field = str(first["loc"][-1]) if first.get("loc") else ""
-        option = {**_FIELD_OPTIONS, **(options or {})}.get(
-            field, "--" + field.replace("_", "-"))
-        raise typer.BadParameter(f"{first.get('input')!r}: {first['msg']}",
-                                 param_hint=f"'{option}'") from err
 
 
 def _print_summary(title: str, summary: dict, console: Console = console) -> None:
@@ -203,9 +176,10 @@ def build(
     if (run_dir is None) == (annotations is None):
         raise typer.BadParameter("give either RUN_DIR or --annotations FILE (text level)")
     chosen = _types(types)
+    failures_path, quality_path = failures_beside(out), quality_beside(out)
+    failed_paths = (failed_attempt(out, failures_path), failed_attempt(out, quality_path))
     refuse_input_as_out(out, [run_dir, annotations], also=[
-        failures_beside(out), quality_beside(out), call_cache_beside(out),
-        beside(out, ".failed.failures.jsonl"), beside(out, ".failed.quality.json")])
+        failures_path, quality_path, call_cache_beside(out), *failed_paths])
     try:
         loaded = (LoadedStories(stories_from_run(run_dir)) if run_dir is not None
                   else load_annotation_stories(annotations, fmt))  # type: ignore[arg-type]
@@ -221,7 +195,7 @@ def build(
 
         if not cf_model:
             raise typer.BadParameter("--cf-base-url needs --cf-model")
-        config = _checked(model_config, cf_base_url, cf_model, concurrency=cf_concurrency,
+        config = checked(model_config, cf_base_url, cf_model, concurrency=cf_concurrency,
                           max_tokens=400, temperature=0.7,
                           options={"concurrency": "--cf-concurrency"})
         cfs, failed = asyncio.run(counterfactuals(
@@ -232,8 +206,6 @@ def build(
     vectors = TextVectors()
     result = build_items(stories, seed=seed, types=chosen, vectors=vectors,
                          counterfactuals=cfs)
-    failures_path = failures_beside(out)
-    quality_path = quality_beside(out)
     failures = list(loaded.failures) + result.failures
     report: dict = {"import": loaded.stats, "build": result.counts}
     items = result.items
@@ -253,7 +225,6 @@ def build(
     report = {**quality(items), **report, "failures": len(failures),
               "failures_by_stage": dict(Counter(f.stage for f in failures))}
     out.parent.mkdir(parents=True, exist_ok=True)
-    failed_paths = (beside(out, ".failed.failures.jsonl"), beside(out, ".failed.quality.json"))
     if gate_error is not None or not items:
         if out.is_file():  # an earlier bench stays with the files that describe it
             failures_path, quality_path = failed_paths
@@ -365,12 +336,12 @@ def eval_(
                                  "--mode reasoning")
     try:
         items = read_items(bench)
-        judge = _checked(judge_config, judge_base_url, judge_model,
+        judge = checked(judge_config, judge_base_url, judge_model,
                          api_key_env=judge_api_key_env, concurrency=concurrency,
                          timeout_s=timeout_s, max_retries=max_retries, deadline_s=deadline_s
                          ) if judge_base_url else None
-        video = _checked(VideoInput, mode=video_mode, fps=fps, max_frames=max_frames)
-        config = _checked(model_config, base_url, model, concurrency=concurrency,
+        video = checked(VideoInput, mode=video_mode, fps=fps, max_frames=max_frames)
+        config = checked(model_config, base_url, model, concurrency=concurrency,
                           max_tokens=max_tokens or (16 if mode == "direct" else 1024),
                           api_key_env=api_key_env, timeout_s=timeout_s,
                           max_retries=max_retries, deadline_s=deadline_s,
@@ -451,16 +422,17 @@ def filter_(
     .failures.jsonl and their groups left out; the others go on."""
     import asyncio
 
-    from nextevent.bench.build import read_items, write_items
+    from nextevent.bench.build import read_items, write_failures, write_items
     from nextevent.bench.evaluate import model_config
     from nextevent.bench.filter import blind_filter
 
     if not blind:
         raise typer.BadParameter("only --blind filtering exists")
+    report_path, failures_path = blind_report_beside(out), failures_beside(out)
+    failed_paths = (failed_attempt(out, report_path), failed_attempt(out, failures_path))
     refuse_input_as_out(out, [bench], also=[
-        blind_report_beside(out), failures_beside(out), call_cache_beside(out),
-        beside(out, ".failed.blind.json"), beside(out, ".failed.failures.jsonl")])
-    config = _checked(model_config, base_url, model, concurrency=concurrency, max_tokens=8,
+        report_path, failures_path, call_cache_beside(out), *failed_paths])
+    config = checked(model_config, base_url, model, concurrency=concurrency, max_tokens=8,
                       timeout_s=timeout_s, deadline_s=deadline_s,
                       max_response_bytes=max_response_bytes)
     try:
@@ -475,8 +447,6 @@ def filter_(
         if isinstance(err, NextEventError):
             _fail(err)
         raise typer.BadParameter(str(err)) from err
-    failed_paths = (beside(out, ".failed.blind.json"), beside(out, ".failed.failures.jsonl"))
-    report_path, failures_path = blind_report_beside(out), failures_beside(out)
     if not kept:  # an empty benchmark would replace an earlier --out that still reads
         report_path, failures_path = failed_paths
     else:
@@ -485,8 +455,7 @@ def filter_(
             stale.unlink(missing_ok=True)
     report_path.write_text(json.dumps(report, indent=2))
     if failures:
-        failures_path.write_text("".join(f.model_dump_json() + "\n"
-                                         for f in failures.values()), encoding="utf-8")
+        write_failures(failures.values(), failures_path)
     else:
         failures_path.unlink(missing_ok=True)
     _print_summary(f"blind {model}", {"overall": report["before"], "by_type": {

@@ -110,7 +110,12 @@ def select_stages(stages: str | None = None, skip: str | None = None) -> frozens
     return frozenset(chosen - set(names(skip)))
 
 
+def stages_run(stages: frozenset[str], raw: bool) -> tuple[str, ...]:
+    """The selected stages that run, in pipeline order (raw videos: all steps; annotated:
+    steps 6-8, the others never run on them)."""
+    return tuple(s for s in STAGES if s in stages and (raw or s in REASONING_STAGES))
+
+
 def roles_needed(stages: frozenset[str], raw: bool) -> list[str]:
-    """Roles the selected stages call (raw videos: all steps; annotated: steps 6-8)."""
-    usable = stages if raw else stages & set(REASONING_STAGES)
-    return sorted({ROLE_OF[s] for s in usable if s in ROLE_OF})
+    """Roles the selected stages call (`stages_run`)."""
+    return sorted({ROLE_OF[s] for s in stages_run(stages, raw) if s in ROLE_OF})

@@ -162,12 +162,9 @@ class _Driver:
             for smaller in range(2, k + 1):
                 self.writer.write(store.set_status, upgrade_key(smaller, item), "done",
                                   "upgrade")
-        for failure in state.failures:
-            failure = failure.model_copy(update={
-                "key": f"{upgrade_key(k, failure.input)}:{failure.key}"})
-            self.writer.write(store.add_failure, self._redact(failure))
-            summary.failures_by_stage[failure.stage] += 1
-        for failure in state.warnings:
+        upgrade_failures = [f.model_copy(update={"key": f"{upgrade_key(k, f.input)}:{f.key}"})
+                            for f in state.failures]
+        for failure in upgrade_failures + state.warnings:
             self.writer.write(store.add_failure, self._redact(failure))
             summary.failures_by_stage[failure.stage] += 1
         for name, counts in state.outcomes.items():
