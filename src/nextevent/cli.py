@@ -364,10 +364,13 @@ def export(
         run = check_run(run_dir)
     except NextEventError as err:
         _fail(err)
-    if media_root is not None and not media_root.is_dir():  # before --out is made
+    from nextevent.export.driver import MEDIA_ROOT_HINT, check_media_root
+
+    try:
+        check_media_root(media_root)  # before --out is made
+    except ValueError:
         _fail(NextEventError("export", f"--media-root {media_root} is not a folder",
-                             "pass the folder the media paths should be relative to (one "
-                             "holding the run's clips), or leave it out for absolute paths"))
+                             MEDIA_ROOT_HINT))
     output_dir(out)
     try:  # skipped records go to the run's failures.jsonl too
         result = export_run(run_dir, target, out, options)

@@ -273,17 +273,21 @@ def run_export(target: Target[Any], records: Iterable[NEPRecord]) -> ExportResul
     return result
 
 
+MEDIA_ROOT_HINT = ("pass the folder the media paths should be relative to (one holding "
+                   "the run's clips), or leave it out for absolute paths")
+"""What to do about a ``--media-root`` that `check_media_root` refuses."""
+
+
 def check_media_root(media_root: Path | None) -> None:
     """Refuse a ``--media-root`` that is not an existing folder, before anything is read
     or written (every path would otherwise fail, or be written unchecked).
 
     Raises:
-        ValueError: naming the folder.
+        ValueError: naming the folder (``--media-root X is not a folder``), then
+            `MEDIA_ROOT_HINT`.
     """
     if media_root is not None and not Path(media_root).is_dir():
-        raise ValueError(f"--media-root {media_root} is not a folder; pass the folder the "
-                         "media paths should be relative to, or leave it out to write "
-                         "absolute paths")
+        raise ValueError(f"--media-root {media_root} is not a folder; {MEDIA_ROOT_HINT}")
 
 
 def _peeked(target: Target[Item], parts: Iterable[tuple[str, Iterable[Item]]],
