@@ -236,3 +236,37 @@ def test_a_build_records_the_mode_used_and_why(inputs: dict[str, Path], bikes: P
     assert hevc.cut_mode == "accurate" and "hevc" in (hevc.cut_note or "")
     assert hevc.past is not None and hevc.past.reencoded_frames == hevc.past.frame_count
     assert "accurate 1, smart 1 (1 fell back, see cut_note)" in result.output
+
+
+def test_annexb_split_of_x264_output_keeps_every_nal_unit(bunny: Path) -> None:
+    """libx264's Annex B access units (3- and 4-byte start codes) split into exactly the
+    NAL units between the start codes; re-framed with length prefixes they parse back."""
+    from av.codec.context import CodecContext
+
+    from nextevent.media import h264
+
+    enc = CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = 1280, 720, "yuv420p"
+    enc.time_base = Fraction(1, 25)
+    enc.options = {"preset": "ultrafast", "crf": "16"}
+    packets = []
+    with av.open(str(bunny)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 8:
+                break
+            frame.pts = i
+            packets += [bytes(p) for p in enc.encode(frame)]
+    packets += [bytes(p) for p in enc.encode(None)]
+    first = h264.split_annexb(packets[0])
+    assert [nal[0] & 0x1F for nal in first][:2] == [h264.NAL_SPS, h264.NAL_PPS]
+    assert h264.NAL_IDR in [nal[0] & 0x1F for nal in first]
+    for data in packets:
+        nals = h264.split_annexb(data)
+        # every NAL unit, and nothing but them: the start codes removed
+        joined = b"".join(b"\x00\x00\x01" + nal for nal in nals)
+        assert joined == data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01")
+        framed = h264.annexb_to_length(data, 4)
+        assert len(h264.nal_types(framed, 4)) == len(nals)
+    assert h264.split_annexb(b"\x00\x00\x00\x01\x67\xaa\x00\x00\x01\x68\xbb") == [
+        b"\x67\xaa", b"\x68\xbb"]
+    assert h264.split_annexb(b"no start code") == []

@@ -99,20 +99,22 @@ def merge_avcc(source: AvcConfig, sps: list[bytes], pps: list[bytes]) -> AvcConf
 
 
 def split_annexb(data: bytes) -> list[bytes]:
-    """NAL units of an Annex B byte string (start codes ``00 00 01`` / ``00 00 00 01``)."""
+    """NAL units of an Annex B byte string (start codes ``00 00 01`` / ``00 00 00 01``).
+
+    A start code cannot occur inside a NAL unit (emulation prevention, H.264 Sec. 7.4.1),
+    so `bytes.find` locates every boundary; the zero bytes before a start code (the
+    4-byte form, trailing_zero_8bits) are not part of the NAL unit before it.
+    """
     nals: list[bytes] = []
-    i, n, start = 0, len(data), -1
-    while i + 2 < n:
-        if data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 1:
-            if start >= 0:
-                nals.append(data[start:i].rstrip(b"\x00"))
-            i += 3
-            start = i
-        else:
-            i += 1
-    if start >= 0:
-        nals.append(data[start:])
-    return [nal for nal in nals if nal]
+    start = data.find(b"\x00\x00\x01")
+    while start >= 0:
+        start += 3
+        end = data.find(b"\x00\x00\x01", start)
+        nal = data[start:] if end < 0 else data[start:end].rstrip(b"\x00")
+        if nal:
+            nals.append(nal)
+        start = end
+    return nals
 
 
 def annexb_to_length(data: bytes, length_size: int, drop: frozenset[int] = frozenset()
