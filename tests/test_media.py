@@ -17,6 +17,7 @@ from badvideos import (
     mpegts_copy,
     non_ascii_copy,
     odd_size_mp4,
+    reencoded_mp4,
     rotated_mp4,
     synthetic_shots_mp4,
     truncated_faststart_mp4,
@@ -219,6 +220,73 @@ def test_shots_synthetic_cuts(generated: dict[str, Path]) -> None:
 def test_shots_min_shot_length_merges(bikes: Path) -> None:
     # shots of bikes last 1.2-2.44 s; asking for 2.3 s shots must drop some boundaries
     assert len(detect_shots(bikes, min_shot_s=2.3)) < len(BIKES_SHOTS_S)
+
+
+def _pyscenedetect_reference(path: Path) -> tuple[list[float], list[float]]:
+    """(frame scores, shot starts in s) from PySceneDetect's own ContentDetector, fed the
+    same thumbnails and frame times as `detect_shots` (every frame, full decode)."""
+    from fractions import Fraction
+
+    from scenedetect.common import FrameTimecode, Timecode
+    from scenedetect.detectors import ContentDetector
+
+    from nextevent.media.shots import thumbnail, thumbnail_size
+
+    detector = ContentDetector(threshold=27.0, min_scene_len=0.6)
+    scores, cuts = [], []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        tb = Fraction(stream.time_base.numerator, stream.time_base.denominator)
+        rate = Fraction(stream.average_rate.numerator, stream.average_rate.denominator)
+        origin = stream.start_time or 0
+        for frame in container.decode(stream):
+            img = thumbnail(frame, thumbnail_size(frame.width, frame.height, 256))
+            tc = FrameTimecode(Timecode(pts=frame.pts - origin, time_base=tb), fps=rate)
+            cuts += detector.process_frame(tc, img)
+            scores.append(detector._frame_score)
+    return scores, sorted({float(c.seconds) for c in cuts if c.seconds > 0})
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p", "yuv444p"])
+def test_shots_equal_pyscenedetect_content_detector(tmp_path: Path, bikes: Path,
+                                                    pix_fmt: str) -> None:
+    """The fast score is ContentDetector's content_val to the last bit, and the cuts are
+    the ones ContentDetector itself finds on the same frames; full-range and 4:4:4 video
+    take the swscale thumbnail path."""
+    from nextevent.media.shots import ContentScore, thumbnail, thumbnail_size
+
+    video = bikes if pix_fmt == "yuv420p" else reencoded_mp4(
+        bikes, tmp_path, f"{pix_fmt}.mp4", options={"crf": "18"}, pix_fmt=pix_fmt)
+    ref_scores, ref_cuts = _pyscenedetect_reference(video)
+    score = ContentScore()
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        ours = [score(thumbnail(f, thumbnail_size(f.width, f.height, 256)))
+                for f in container.decode(stream)]
+    assert ours == ref_scores
+    assert max(ours) > 27.0  # the comparison covered the cuts, not only quiet frames
+    assert detect_shots(video) == ref_cuts
+    assert len(ref_cuts) == len(BIKES_SHOTS_S)
+
+
+@pytest.mark.parametrize("sample", ["bikes", "bunny"])
+def test_shot_thumbnail_is_pyscenedetects_linear_downscale(
+        request: pytest.FixtureRequest, sample: str) -> None:
+    """The plane-by-plane thumbnail is within a few levels of PySceneDetect's own input
+    (the full BGR frame shrunk by cv2 linear interpolation): only chroma is filtered
+    at half resolution."""
+    import cv2
+
+    from nextevent.media.shots import thumbnail, thumbnail_size
+
+    with av.open(str(request.getfixturevalue(sample))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            size = thumbnail_size(frame.width, frame.height, 256)
+            ours = thumbnail(frame, size).astype(int)
+            ref = cv2.resize(frame.to_ndarray(format="bgr24"), size,
+                             interpolation=cv2.INTER_LINEAR).astype(int)
+            assert ours.shape == (size[1], size[0], 3) and size[0] == 256
+            assert np.abs(ours - ref).mean() < 3.0, i
 
 
 # ----------------------------------------------------------------------------- accurate cut
