@@ -135,10 +135,12 @@ def thumbnail(frame: VideoFrame, size: tuple[int, int],
 
     A limited-range 8-bit 4:2:0 frame is shrunk plane by plane (Y to ``size``, U and V to
     half of it) and converted once at the small size (BT.601, as swscale's default);
-    any other pixel format goes through swscale (``scaler``, reused when given).
+    any other pixel format (full range, 4:2:2, 4:4:4, 10-bit, ...) and frames under 2
+    pixels a side go through swscale (``scaler``, reused when given).
     """
     width, height = size
-    if frame.format.name != "yuv420p" or getattr(frame, "color_range", 1) == 2:
+    if (frame.format.name != "yuv420p" or getattr(frame, "color_range", 1) == 2
+            or frame.width < 2 or frame.height < 2):
         scaler = scaler or VideoReformatter()
         return scaler.reformat(frame, width=width, height=height, format="bgr24",
                                interpolation=Interpolation.BILINEAR).to_ndarray()
