@@ -90,10 +90,15 @@ def test_second_writer_stops_at_once_naming_the_first(dataset: tuple[Path, Path]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out / ".nextevent.lock").exists():
         time.sleep(0.05)
-    time.sleep(0.5)
-    started = time.monotonic()
-    second = cli(*build_args(videos, ann, out, "--workers", "1", *RACE), check=False)
-    assert time.monotonic() - started < 30  # it stops, it does not wait
+    # the first build is paused while the second starts, so it still holds the lock
+    # however fast it would have finished (no race against the machine's speed)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        second = cli(*build_args(videos, ann, out, "--workers", "1", *RACE), check=False)
+        assert time.monotonic() - started < 30  # it stops, it does not wait
+    finally:
+        first.send_signal(signal.SIGCONT)
     first_out, _ = first.communicate(timeout=600)
     assert first.returncode == 0, first_out
     assert second.returncode != 0
