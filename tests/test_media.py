@@ -289,6 +289,33 @@ def test_shot_thumbnail_is_pyscenedetects_linear_downscale(
             assert np.abs(ours - ref).mean() < 3.0, i
 
 
+@pytest.mark.parametrize("downscale_width", [256, 1280, 426])  # factors 5, 1, ~3.004
+def test_shot_thumbnail_strided_path_is_cv2_linear_to_the_byte(bunny: Path,
+                                                              downscale_width: int) -> None:
+    """An odd whole factor takes every 5th (or every) pixel by slicing; that is exactly
+    what cv2's linear resize gives there, and a non-whole factor uses cv2.resize."""
+    import cv2
+
+    from nextevent.media.shots import thumbnail, thumbnail_size
+
+    with av.open(str(bunny)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 12:
+                break
+            w, h = thumbnail_size(frame.width, frame.height, downscale_width)
+            ref = np.empty((h * 3 // 2, w), np.uint8)
+            chroma = ref[h:].reshape(2, h // 2, w // 2)
+            for plane, rows, cols, dst in (
+                    (frame.planes[0], frame.height, frame.width, ref[:h]),
+                    (frame.planes[1], frame.height // 2, frame.width // 2, chroma[0]),
+                    (frame.planes[2], frame.height // 2, frame.width // 2, chroma[1])):
+                src = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+                cv2.resize(src[:rows, :cols], (dst.shape[1], dst.shape[0]), dst=dst,
+                           interpolation=cv2.INTER_LINEAR)
+            expected = cv2.cvtColor(ref, cv2.COLOR_YUV2BGR_I420)
+            assert np.array_equal(thumbnail(frame, (w, h)), expected), i
+
+
 # ----------------------------------------------------------------------------- accurate cut
 
 

@@ -151,7 +151,14 @@ def thumbnail(frame: VideoFrame, size: tuple[int, int],
                                    (planes[1], frame.height // 2, frame.width // 2, chroma[0]),
                                    (planes[2], frame.height // 2, frame.width // 2, chroma[1])):
         src = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:rows, :cols]
-        cv2.resize(src, (dst.shape[1], dst.shape[0]), dst=dst, interpolation=cv2.INTER_LINEAR)
+        factor = cols // dst.shape[1]
+        if factor % 2 and (rows, cols) == (dst.shape[0] * factor, dst.shape[1] * factor):
+            # an odd whole factor puts every linear sample on a source pixel (weight 1):
+            # the same bytes as cv2.resize, from a third of the memory reads
+            dst[...] = src[factor // 2::factor, factor // 2::factor]
+        else:
+            cv2.resize(src, (dst.shape[1], dst.shape[0]), dst=dst,
+                       interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(out, cv2.COLOR_YUV2BGR_I420)
 
 
