@@ -3,8 +3,11 @@
 Inputs: the two sample videos (``examples/sample_events.jsonl``), and a synthetic
 1280x720 H.264 video made by `make_videos.py` in its ``natural`` style (pink-noise
 texture, moving camera and object, grain; libx264 defaults, so keyframes sit on most hard
-cuts and at most 250 frames apart; mean shot ``--shot-seconds``). The long video is built
-twice:
+cuts and at most 250 frames apart; mean shot ``--shot-seconds``), in two slice layouts:
+2 slices per picture (what PyAV's encoder writes on 2 threads; the reference decode then
+already runs on 2 cores: the target case) and 1 (what ``ffmpeg -c:v libx264`` writes; a
+plain decode runs on one core). The 2-slice video is built twice, the 1-slice one split
+mid-shot only, smart and fast:
 
 * *split mid-shot*: events whose boundaries lie halfway between shot changes, so no split
   can snap onto a shot change (or keyframe) and a smart cut must re-encode the partial
@@ -17,19 +20,21 @@ For each it times, median of ``--repeats`` rounds (interleaved: each round times
 column once):
 
 * reference: one plain PyAV decode pass over every frame (PyAV's default decoder
-  settings, frames discarded), and for information the same with frame threads (as the
-  shot detector and the cuts decode);
+  settings: slice threads, which use every core on the 2-slice video and one on the
+  1-slice video; frames discarded), and for information the same decode with the
+  threads nextevent picks (`nextevent.media._io.threaded`: slice threads when every
+  picture has a slice per core, else frame threads);
 * ``nextevent build`` (probe + events + shot detection + planning + cut, one worker,
   fresh run directory, one record per video) in accurate, smart and fast cut mode (fast
   writes no record for bigbuckbunny.mp4: its only keyframe is its first frame);
 
-and prints build / decode (target: smart <= 1.3x on the 720p video), RTF
+and prints build / decode (target: smart <= 1.3x on the 720p videos), RTF
 (seconds of video per wall second), the smart build's seconds per step
 (`BuildSummary.stage_s` of the median run) and what each record's cut did (mode used, split,
 re-encoded frames).
 
     python benchmarks/bench_build.py --long-seconds 120 --repeats 3
-    python benchmarks/bench_build.py --long-seconds 120 --repeats 1 --video-dir /tmp/nv
+    python benchmarks/bench_build.py --long-seconds 120 --repeats 3 --video-dir /tmp/nv
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from pathlib import Path
 
 import av
 
+from nextevent.media._io import decode
 from nextevent.media.probe import probe
 from nextevent.pipeline.config import BuildConfig
 from nextevent.pipeline.driver import run_build
@@ -61,15 +67,13 @@ TARGET = 1.3
 
 def decode_pass(paths: list[Path], threads: bool = False) -> float:
     """Seconds for one plain PyAV decode of every frame of ``paths`` (PyAV's defaults:
-    slice threads only, one thread on single-slice H.264 such as x264's); ``threads``
-    adds frame threads (``thread_type = "AUTO"``, as nextevent's own decodes do)."""
+    slice threads only, so one thread on single-slice H.264); ``threads``: with the
+    threads nextevent's own decodes pick (`nextevent.media._io.decode`)."""
     start = time.perf_counter()
     for path in paths:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            if threads:
-                stream.thread_type = "AUTO"
-            for _ in container.decode(stream):
+            for _ in (decode(container, stream) if threads else container.decode(stream)):
                 pass
     return time.perf_counter() - start
 
@@ -150,17 +154,18 @@ def measure(videos: Path, cases: list[tuple[str, Path, tuple[str, ...]]], work: 
     return rows
 
 
-def long_video(video_dir: Path, seconds: float, shot_s: float) -> tuple[Path, Path]:
+def long_video(video_dir: Path, seconds: float, shot_s: float, slices: int
+               ) -> tuple[Path, Path]:
     """The synthetic 720p video's folder and its one-event-per-shot annotations; made
     once per folder (``--video-dir`` keeps it between runs)."""
     from make_videos import make_dataset  # benchmarks/ is on sys.path when run directly
 
-    folder = video_dir / f"natural_1280x720_{seconds:g}s_shot{shot_s:g}"
+    folder = video_dir / f"natural_1280x720_{seconds:g}s_shot{shot_s:g}_slices{slices}"
     ann = folder / "events.jsonl"
     if not (folder / "truth.json").exists():
         shutil.rmtree(folder, ignore_errors=True)
         make_dataset(folder, count=1, seconds=seconds, width=1280, height=720,
-                     shot_s=shot_s, style="natural")
+                     shot_s=shot_s, style="natural", slices=slices)
     return folder, ann
 
 
@@ -210,18 +215,27 @@ def main() -> None:
         samples = work / "samples"
         copy_samples(samples)
         synth, shot_ann = long_video(args.video_dir or work, args.long_seconds,
-                                     args.shot_seconds)
+                                     args.shot_seconds, 2)
+        single, _ = long_video(args.video_dir or work, args.long_seconds,
+                               args.shot_seconds, 1)
         mid_ann = mid_shot_events(synth, work / "mid_shot_events.jsonl")
+        single_ann = mid_shot_events(single, work / "mid_shot_events_1.jsonl")
         print(keyframe_line(synth / "synth_0000.mp4"))
+        print(keyframe_line(single / "synth_0000.mp4"))
         long_name = f"synthetic 1280x720 {args.long_seconds:g} s"
-        mid, on_shot = f"{long_name}, split mid-shot", f"{long_name}, split on a shot change"
+        mid, on_shot = (f"{long_name} 2 slices, split mid-shot",
+                        f"{long_name} 2 slices, split on a shot change")
+        single_mid = f"{long_name} 1 slice, split mid-shot"
+        snap = {name: 0.75 * args.shot_seconds for name in (mid, single_mid)}
         rows = measure(samples, [("samples (bunny 720p 5.3 s + bikes 272p 10 s)", EXAMPLES,
                                   modes)], work, args.repeats)
         on_shot_modes = tuple(m for m in ("smart", "fast") if m in modes)
         rows += measure(synth, [(mid, mid_ann, modes), (on_shot, shot_ann, on_shot_modes)],
-                        work, args.repeats, fast_snap_s={mid: 0.75 * args.shot_seconds})
+                        work, args.repeats, fast_snap_s=snap)
+        rows += measure(single, [(single_mid, single_ann, on_shot_modes)], work,
+                        args.repeats, fast_snap_s=snap)
     print(json.dumps(rows, indent=1))
-    print("\ninput | video s | decode s (frame-threaded) | " + " | ".join(
+    print("\ninput | video s | decode s (nextevent's threads) | " + " | ".join(
         f"{m} s (/ decode, RTF)" for m in MODES))
     for r in rows:
         cells = [f"{r[f'{m}_s']} ({r[f'{m}_ratio']}x, {r[f'{m}_rtf']})" if f"{m}_s" in r

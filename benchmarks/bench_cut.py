@@ -45,7 +45,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from make_videos import make_dataset
+from bench_build import long_video
 
 from nextevent.media.cut import X264_OPTIONS, Clips, cut
 from nextevent.media.frames import frame_times
@@ -210,12 +210,8 @@ def main() -> None:
         work = Path(tmp)
         samples = work / "samples"
         copy_samples(samples)
-        folder = (args.video_dir or work) / (
-            f"natural_1280x720_{args.seconds:g}s_shot{args.shot_seconds:g}")
-        if not (folder / "truth.json").exists():  # same folder as bench_build.py's
-            shutil.rmtree(folder, ignore_errors=True)
-            make_dataset(folder, count=1, seconds=args.seconds, width=1280, height=720,
-                         shot_s=args.shot_seconds, style="natural")
+        # the 2-slice video of bench_build.py, in the same folder
+        folder, _ = long_video(args.video_dir or work, args.seconds, args.shot_seconds, 2)
         rows = measure("bikes 640x272 10 s", samples / "bikes.mp4", work / "b", ffmpeg,
                        args.repeats)
         rows += measure("bunny 1280x720 5.3 s (one GOP)", samples / "bigbuckbunny.mp4",

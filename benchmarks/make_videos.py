@@ -15,6 +15,10 @@ Two styles:
   libx264 with its default settings (preset ``medium``, crf 23, keyint 250, min-keyint
   25, scenecut 40, 3 B-frames): keyframes fall where x264 puts them (on most hard cuts,
   not on one less than min-keyint after the last keyframe; at most 250 frames apart).
+  ``slices`` sets the slices per picture, with a fixed thread count so that the file is
+  the same on every machine: 1 is what ``ffmpeg -c:v libx264`` writes (frame threads, so
+  a decoder can only use frame threads), 2 or more what PyAV's encoder writes by default
+  (sliced threads, one slice per encoder thread; the benchmarks' default, 2).
 
     python benchmarks/make_videos.py --out DIR --count 4 --seconds 60 --width 1280 --height 720
     python benchmarks/make_videos.py --out DIR --seconds 120 --style natural --shot-seconds 8
@@ -107,6 +111,7 @@ def _natural_frames(rng: np.random.Generator, starts: list[int], total: int, wid
 def make_video(
     path: Path, *, seconds: float, width: int, height: int, fps: int = 25,
     shot_s: float = 4.0, seed: int = 0, gop: int = 250, style: str = "blocks",
+    slices: int = 2,
 ) -> list[float]:
     """Write one synthetic H.264 MP4 and return its shot boundary times in seconds.
 
@@ -119,6 +124,7 @@ def make_video(
         seed: seed of shot lengths and textures.
         gop: keyframe interval in frames (x264 also puts keyframes on scene cuts).
         style: ``blocks`` or ``natural`` (see the module docstring).
+        slices: slices per picture of the ``natural`` style (see the module docstring).
     """
     if style not in ("blocks", "natural"):
         raise ValueError(f"unknown style {style!r}; use blocks or natural")
@@ -135,7 +141,12 @@ def make_video(
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.codec_context.gop_size = gop
     if style == "natural":
-        stream.options = {"preset": "medium", "crf": "23"}  # x264's defaults, said aloud
+        # x264's defaults, said aloud; threads fixed (the output depends on their count)
+        sliced = slices > 1
+        stream.codec_context.thread_type = "SLICE" if sliced else "FRAME"
+        stream.codec_context.thread_count = slices if sliced else 2
+        stream.options = {"preset": "medium", "crf": "23", "x264-params": (
+            f"threads={slices}:sliced-threads=1" if sliced else "threads=2:sliced-threads=0")}
     else:
         # Real encoders put keyframes on hard cuts (bikes.mp4 has one on every shot
         # change); force an IDR frame at each shot start to match.
@@ -176,7 +187,7 @@ def _block_frames(rng: np.random.Generator, starts: list[int], total: int, width
 
 def make_dataset(
     out: Path, *, count: int, seconds: float, width: int, height: int, fps: int = 25,
-    shot_s: float = 4.0, seed: int = 0, style: str = "blocks",
+    shot_s: float = 4.0, seed: int = 0, style: str = "blocks", slices: int = 2,
 ) -> Path:
     """Write ``count`` synthetic videos and ``events.jsonl`` (one event per shot) into
     ``out``; returns the annotation path. ``truth.json`` holds the shot boundaries."""
@@ -185,7 +196,8 @@ def make_dataset(
     for k in range(count):
         vid = f"synth_{k:04d}"
         bounds = make_video(out / f"{vid}.mp4", seconds=seconds, width=width, height=height,
-                            fps=fps, shot_s=shot_s, seed=seed + k, style=style)
+                            fps=fps, shot_s=shot_s, seed=seed + k, style=style,
+                            slices=slices)
         edges = [0.0, *bounds, seconds]
         events = [{"start": a, "end": b, "text": f"Shot {j + 1} pans across pattern {j + 1}."}
                   for j, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
@@ -236,10 +248,12 @@ def main() -> None:
     parser.add_argument("--shot-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", choices=("blocks", "natural"), default="blocks")
+    parser.add_argument("--slices", type=int, default=2,
+                        help="slices per picture, natural style (1: as ffmpeg's CLI writes)")
     args = parser.parse_args()
     ann = make_dataset(args.out, count=args.count, seconds=args.seconds, width=args.width,
                        height=args.height, fps=args.fps, shot_s=args.shot_seconds,
-                       seed=args.seed, style=args.style)
+                       seed=args.seed, style=args.style, slices=args.slices)
     print(f"wrote {args.count} videos and {ann}")
 
 

@@ -316,6 +316,79 @@ def test_shot_thumbnail_strided_path_is_cv2_linear_to_the_byte(bunny: Path,
             assert np.array_equal(thumbnail(frame, (w, h)), expected), i
 
 
+# ----------------------------------------------------------------------------- decoder threads
+
+
+@pytest.fixture(scope="module")
+def sliced(tmp_path_factory: pytest.TempPathFactory, bikes: Path) -> dict[int, Path]:
+    """bikes.mp4 re-encoded with exactly 1 and 4 slices per picture (x264 on one thread,
+    so the slice count does not follow the machine's cores)."""
+    out = tmp_path_factory.mktemp("sliced")
+    return {n: reencoded_mp4(bikes, out, f"slices{n}.mp4", options={
+        "x264-params": f"threads=1:sliced-threads=0:slices={n}"}) for n in (1, 4)}
+
+
+def test_slice_count_reads_the_slices_of_every_picture(sliced: dict[int, Path]) -> None:
+    from nextevent.media import h264
+
+    for n, path in sliced.items():
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            length_size = h264.parse_avcc(stream.codec_context.extradata).length_size
+            packets = [bytes(p) for p in container.demux(stream) if p.size]
+        assert {h264.slice_count(p, length_size) for p in packets} == {n}
+        # the same access unit in Annex B (start codes), as an MPEG-TS track carries it
+        annexb = b"".join(b"\x00\x00\x00\x01" + packets[0][i + length_size:i + length_size + size]
+                          for i, size in _nal_spans(packets[0], length_size))
+        assert h264.slice_count(annexb, None) == n
+    assert h264.slice_count(b"\x00\x00\x00\x09garbage", 4) == 0  # a length past the end
+
+
+def _nal_spans(data: bytes, length_size: int) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos:pos + length_size], "big")
+        spans.append((pos, size))
+        pos += length_size + size
+    return spans
+
+
+@pytest.mark.parametrize("slices,threads,expected", [
+    (4, 2, "SLICE"), (4, 4, "SLICE"),  # a slice for every thread: slice threads
+    (4, 8, "AUTO"),                    # fewer slices than threads: frame threads
+    (1, 2, "AUTO"), (1, 1, "AUTO"),    # single-slice pictures: frame threads only
+])
+def test_decoder_threads_follow_the_slices_and_decode_the_same_frames(
+        sliced: dict[int, Path], monkeypatch: pytest.MonkeyPatch, slices: int, threads: int,
+        expected: str) -> None:
+    """Slice threads when every picture has a slice for each of the worker's threads, else
+    frame threads; either way `decode` gives every frame, identical to a plain decode."""
+    from nextevent.media._io import DECODE_THREADS_ENV, decode, open_video
+
+    monkeypatch.setenv(DECODE_THREADS_ENV, str(threads))
+    container, stream = open_video(sliced[slices], "test")
+    with container:
+        ours = [(f.pts, f.to_ndarray(format="yuv420p")) for f in decode(container, stream)]
+        assert stream.thread_type.name == expected
+        assert stream.codec_context.thread_count == threads
+    with av.open(str(sliced[slices])) as container:
+        plain = [(f.pts, f.to_ndarray(format="yuv420p")) for f in container.decode(video=0)]
+    assert [p for p, _ in ours] == [p for p, _ in plain] and len(plain) == 250
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ours, plain, strict=True))
+
+
+def test_other_codecs_keep_frame_threads(tmp_path: Path, bikes: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from nextevent.media._io import DECODE_THREADS_ENV, decode, open_video
+
+    monkeypatch.setenv(DECODE_THREADS_ENV, "2")
+    mpeg4 = reencoded_mp4(bikes, tmp_path, "mpeg4.mp4", codec="mpeg4")
+    container, stream = open_video(mpeg4, "test")
+    with container:
+        assert sum(1 for _ in decode(container, stream)) == 250
+        assert stream.thread_type.name == "AUTO"
+
+
 # ----------------------------------------------------------------------------- accurate cut
 
 

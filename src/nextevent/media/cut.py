@@ -72,9 +72,9 @@ from av.video.stream import VideoStream
 
 from nextevent.media._io import (
     HINT_REENCODE,
+    decode,
     open_video,
     origin_pts,
-    threaded,
     time_base,
     to_seconds,
 )
@@ -353,7 +353,6 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
     container, stream = open_video(Path(video.path), STAGE)
     encoders: list[_Encoder] = []
     try:
-        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
@@ -375,7 +374,7 @@ def _cut_accurate(video: Video, split_s: float, tmp_past: Path, tmp_future: Path
         grids = (_Grid(grid_fps), _Grid(grid_fps))
         pts = origin - step
         try:
-            for frame in container.decode(stream):
+            for frame in decode(container, stream):
                 pts = frame.pts if frame.pts is not None else pts + step
                 if pts < origin:
                     continue  # pre-roll before the stream's start time

@@ -12,9 +12,9 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from nextevent.media._io import (
     HINT_REENCODE,
+    decode,
     open_video,
     origin_pts,
-    threaded,
     time_base,
     to_seconds,
 )
@@ -42,16 +42,15 @@ def frame_times(path: Path) -> list[float]:
         NextEventError: stage ``frames``, naming the file, when it cannot be opened, has
             no video stream, or fails to decode.
 
-    Source: a full PyAV decode (frame-threaded).
+    Source: a full PyAV decode (threaded as `nextevent.media._io.threaded` says).
     """
     container, stream = open_video(path, STAGE)
     name = container.name
     times: list[float] = []
     try:
-        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
-        for frame in container.decode(stream):
+        for frame in decode(container, stream):
             if frame.pts is not None:
                 times.append(to_seconds(frame.pts, origin, tb))
     except av.error.FFmpegError as err:
@@ -120,7 +119,6 @@ def sample_frames(
     out: list[tuple[float, np.ndarray]] = []
     scaler = VideoReformatter()
     try:
-        threaded(stream)
         tb = time_base(stream)
         origin = origin_pts(stream)
         frames = None
@@ -133,7 +131,7 @@ def sample_frames(
             ):
                 if frames is not None:
                     container.seek(origin + int(target / tb), stream=stream, backward=True)
-                frames = container.decode(stream)
+                frames = decode(container, stream)
             for frame in frames:
                 if frame.pts is None:
                     continue

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+NAL_SLICE = 1
 NAL_IDR = 5
+SLICE_TYPES = frozenset({NAL_SLICE, NAL_IDR})
+"""Coded slices of a picture (non-IDR, IDR); data partitions (2-4) are not counted."""
 NAL_SPS = 7
 NAL_PPS = 8
 PARAMETER_SETS = frozenset({NAL_SPS, NAL_PPS})
@@ -141,6 +144,20 @@ def nal_types(data: bytes, length_size: int) -> list[int]:
         types.append(data[pos] & 0x1F)
         pos += size
     return types
+
+
+def slice_count(data: bytes, length_size: int | None) -> int:
+    """Coded slices (NAL units of types 1 and 5) in one access unit, length-prefixed with
+    ``length_size``-byte lengths (an ``avcC`` track) or Annex B when ``length_size`` is
+    None; 0 when the packet does not parse (H.264 Sec. 7.4.1.2)."""
+    if length_size is None:
+        types = [nal[0] & 0x1F for nal in split_annexb(data)]
+    else:
+        try:
+            types = nal_types(data, length_size)
+        except BitstreamError:
+            return 0
+    return sum(t in SLICE_TYPES for t in types)
 
 
 def _nal_list(data: bytes, pos: int, count: int) -> tuple[list[bytes], int]:

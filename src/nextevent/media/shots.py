@@ -3,8 +3,9 @@ cheap PyAV decode.
 
 PySceneDetect's own path converts every decoded frame to a full-size BGR array, shrinks it
 to 256 pixels wide (linear interpolation) and scores it with numpy. Here frames come from a
-single PyAV decode pass (frame threading; the H.264/HEVC in-loop deblocking filter skipped:
-it only smooths block edges, which a 256-pixel thumbnail does not see). A 4:2:0 frame is
+single PyAV decode pass (threads as `nextevent.media._io.threaded` chooses; the H.264/HEVC
+in-loop deblocking filter skipped: it only smooths block edges, which a 256-pixel
+thumbnail does not see). A 4:2:0 frame is
 shrunk plane by plane with the same linear interpolation before the one colour conversion
 of the thumbnail, and the score is computed with two OpenCV calls. The score is
 ContentDetector's ``content_val`` (mean HSV change, default component weights: equal to
@@ -28,7 +29,7 @@ from scenedetect.common import FrameTimecode, Timecode
 from scenedetect.detector import FlashFilter
 from scenedetect.detectors import ContentDetector
 
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded, time_base
+from nextevent.media._io import HINT_REENCODE, decode, open_video, origin_pts, time_base
 from nextevent.records import NextEventError
 
 STAGE = "shots"
@@ -74,7 +75,6 @@ def detect_shots(
     container, stream = open_video(path, STAGE)
     name = container.name
     try:
-        threaded(stream)
         stream.codec_context.options = dict(DECODE_OPTIONS)
         return _detect(container, stream, name, downscale_width, threshold, min_shot_s)
     finally:
@@ -99,9 +99,8 @@ def check_decodes(path: Path, stage: str = "cut") -> int:
     step = max(1, round(1 / (_rate(stream) * tb)))
     pts, count = origin - step, 0
     try:
-        threaded(stream)
         stream.codec_context.options = dict(DECODE_OPTIONS)
-        for frame in container.decode(stream):
+        for frame in decode(container, stream):
             pts = frame.pts if frame.pts is not None else pts + step
             count += 1
     except av.error.FFmpegError as err:
@@ -205,7 +204,7 @@ def _detect(container, stream, name: str, downscale_width: int, threshold: float
     cuts: list[FrameTimecode] = []
     pts = origin - step
     try:
-        for frame in container.decode(stream):
+        for frame in decode(container, stream):
             pts = frame.pts if frame.pts is not None else pts + step
             if pts < origin:
                 continue

@@ -50,7 +50,14 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
 from nextevent.media import h264
-from nextevent.media._io import HINT_REENCODE, open_video, origin_pts, threaded, time_base
+from nextevent.media._io import (
+    HINT_REENCODE,
+    decode_threads,
+    open_video,
+    origin_pts,
+    threaded,
+    time_base,
+)
 from nextevent.records import NextEventError, Video
 
 STAGE = "cut"
@@ -325,6 +332,10 @@ def _encoder(stream: VideoStream, config: h264.AvcConfig, sps_id: int) -> CodecC
         with contextlib.suppress(AttributeError, ValueError, TypeError):
             setattr(enc, attr, getattr(src, attr))  # same VUI colour signalling
     enc.flags |= av.codec.context.Flags.global_header
+    # frame threads: x264 encodes in the background while the next source frames decode
+    # (a mid-GOP cut of the 720p benchmark video: 0.75 s against 0.86 s with slice threads)
+    enc.thread_type = "FRAME"
+    enc.thread_count = decode_threads()
     enc.options = dict(SMART_X264_OPTIONS, profile=PROFILES[config.profile],
                        level=f"{config.level / 10:.1f}",
                        **{"x264-params": f"sps-id={sps_id}:bframes=0:repeat-headers=0"})
@@ -346,7 +357,6 @@ def _x264_parameter_sets(stream: VideoStream, config: h264.AvcConfig,
 def _run(container, stream: VideoStream, packets: list[_Packet], plan: _Plan,
          split_pts: int, past: _Side, future: _Side, config: h264.AvcConfig,
          sps_id: int) -> None:
-    threaded(stream)
     k0, k1 = plan.k0, plan.k1
     decoded = 0
     expected = sum(p.pts >= plan.first_pts for p in packets[k0:k1])
@@ -383,6 +393,8 @@ def _run(container, stream: VideoStream, packets: list[_Packet], plan: _Plan,
     for packet in container.demux(stream):
         if packet.size == 0:
             continue
+        if index == 0:
+            threaded(stream, packet)
         if index < k0:
             # k0's GOP (or the one before) is decoded too: the re-encoded pictures need it
             if index >= plan.start:

@@ -79,14 +79,6 @@ def _die_with_parent(parent_pid: int, decode_threads: int = 0) -> None:
     threading.Thread(target=watch, name="nextevent-parent-watch", daemon=True).start()
 
 
-def _cores() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class LocalEngine:
     """Media steps in a local process pool (spawned, not forked: the parent holds SQLite
     handles and the event loop). Workers die with this process, on SIGKILL too
@@ -99,13 +91,15 @@ class LocalEngine:
     label = "local"
 
     def __init__(self, workers: int = 1) -> None:
+        from nextevent.media._io import cores  # PyAV: imported once an engine starts
+
         self.workers = max(1, workers)
         self._pool: Executor = (
             ThreadPoolExecutor(1, thread_name_prefix="nextevent-media") if self.workers == 1
             else ProcessPoolExecutor(max_workers=self.workers,
                                      mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_die_with_parent,
-                                     initargs=(os.getpid(), _cores() // self.workers or 1)))
+                                     initargs=(os.getpid(), cores() // self.workers or 1)))
 
     async def media(self, names: tuple[str, ...], state: VideoState,
                     config: BuildConfig) -> VideoState:
