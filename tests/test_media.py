@@ -217,12 +217,20 @@ def test_shots_synthetic_cuts(generated: dict[str, Path]) -> None:
     assert detect_shots(generated["synthetic"]) == pytest.approx([2.0, 4.0])
 
 
+@pytest.mark.parametrize("min_shot_s", [0.3, 1.9, 2.3])  # none, some, most merged
+def test_shot_merging_is_pyscenedetects_flash_filter(bikes: Path, min_shot_s: float) -> None:
+    """Cuts closer than the minimum shot length merge exactly as ContentDetector merges
+    them (its FlashFilter, fed only the frames that can change its state)."""
+    assert detect_shots(bikes, min_shot_s=min_shot_s) == _pyscenedetect_reference(
+        bikes, min_shot_s)[1]
+
+
 def test_shots_min_shot_length_merges(bikes: Path) -> None:
     # shots of bikes last 1.2-2.44 s; asking for 2.3 s shots must drop some boundaries
     assert len(detect_shots(bikes, min_shot_s=2.3)) < len(BIKES_SHOTS_S)
 
 
-def _pyscenedetect_reference(path: Path) -> tuple[list[float], list[float]]:
+def _pyscenedetect_reference(path: Path, min_shot_s: float = 0.6) -> tuple[list[float], list[float]]:
     """(frame scores, shot starts in s) from PySceneDetect's own ContentDetector, fed the
     same thumbnails and frame times as `detect_shots` (every frame, full decode)."""
     from fractions import Fraction
@@ -232,7 +240,7 @@ def _pyscenedetect_reference(path: Path) -> tuple[list[float], list[float]]:
 
     from nextevent.media.shots import thumbnail, thumbnail_size
 
-    detector = ContentDetector(threshold=27.0, min_scene_len=0.6)
+    detector = ContentDetector(threshold=27.0, min_scene_len=min_shot_s)
     scores, cuts = [], []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]

@@ -202,6 +202,7 @@ def _detect(container, stream, name: str, downscale_width: int, threshold: float
     scaler = VideoReformatter()
     size: tuple[int, int] | None = None
     cuts: list[FrameTimecode] = []
+    first = True
     pts = origin - step
     try:
         for frame in decode(container, stream):
@@ -211,8 +212,13 @@ def _detect(container, stream, name: str, downscale_width: int, threshold: float
             if size is None:
                 size = thumbnail_size(frame.width, frame.height, downscale_width)
             above = score(thumbnail(frame, size, scaler)) >= threshold
-            timecode = FrameTimecode(Timecode(pts=pts - origin, time_base=tb), fps=rate)
-            cuts.extend(flash.filter(timecode, above))
+            # the filter returns nothing and keeps its state for a frame below the threshold
+            # while it is not merging, except on the first frame (its length origin): the
+            # timecodes (Fraction arithmetic) are built only for frames it must see
+            if above or first or getattr(flash, "_merge_triggered", True):
+                timecode = FrameTimecode(Timecode(pts=pts - origin, time_base=tb), fps=rate)
+                cuts.extend(flash.filter(timecode, above))
+                first = False
     except av.error.FFmpegError as err:
         at = float((pts - origin) * tb)
         raise NextEventError(STAGE, f"{name}: decoding failed near {at:.2f} s: {err}",
