@@ -230,7 +230,8 @@ def test_shots_min_shot_length_merges(bikes: Path) -> None:
     assert len(detect_shots(bikes, min_shot_s=2.3)) < len(BIKES_SHOTS_S)
 
 
-def _pyscenedetect_reference(path: Path, min_shot_s: float = 0.6) -> tuple[list[float], list[float]]:
+def _pyscenedetect_reference(path: Path, min_shot_s: float = 0.6
+                              ) -> tuple[list[float], list[float]]:
     """(frame scores, shot starts in s) from PySceneDetect's own ContentDetector, fed the
     same thumbnails and frame times as `detect_shots` (every frame, full decode)."""
     from fractions import Fraction

@@ -1,7 +1,8 @@
 """Opening a video file with PyAV, with every failure turned into a `NextEventError`.
 
 Shared by `probe`, `shots`, `cut` and `frames` so that a missing, empty, corrupt or
-audio-only file gives the same message whichever stage meets it first.
+audio-only file gives the same message whichever stage meets it first, and every decode
+uses the decoder threads that suit the file (`threaded`, `decode`).
 
 Time origin: all media functions report times in seconds from the video stream's start
 time (``stream.start_time``, the first presented frame), so a file whose timestamps do
