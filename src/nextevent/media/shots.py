@@ -5,9 +5,9 @@ PySceneDetect's own path converts every decoded frame to a full-size BGR array, 
 to 256 pixels wide (linear interpolation) and scores it with numpy. Here frames come from a
 single PyAV decode pass (threads as `nextevent.media._io.threaded` chooses; the H.264/HEVC
 in-loop deblocking filter skipped: it only smooths block edges, which a 256-pixel
-thumbnail does not see). A 4:2:0 frame is
-shrunk plane by plane with the same linear interpolation before the one colour conversion
-of the thumbnail, and the score is computed with two OpenCV calls. The score is
+thumbnail does not see). A 4:2:0 frame is shrunk plane by plane with the same linear
+interpolation before the one colour conversion of the thumbnail, and the score is
+computed with two OpenCV calls. The score is
 ContentDetector's ``content_val`` (mean HSV change, default component weights: equal to
 the value ContentDetector computes from the same thumbnail, which a test checks), and
 PySceneDetect's `FlashFilter` (MERGE mode, ContentDetector's default) enforces the minimum
