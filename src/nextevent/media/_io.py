@@ -140,8 +140,10 @@ def _slices(stream: VideoStream, first: Packet | None) -> int:
     ctx = stream.codec_context
     if first is None or ctx.name != "h264" or not first.size:
         return 0
-    extradata = ctx.extradata or b""
-    length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else None
+    try:
+        length_size: int | None = h264.parse_avcc(ctx.extradata).length_size
+    except h264.BitstreamError:  # no avcC: Annex B packets (MPEG-TS, raw H.264)
+        length_size = None
     return h264.slice_count(bytes(first), length_size)
 
 
@@ -152,12 +154,8 @@ def decode(container: InputContainer, stream: VideoStream) -> Iterator[VideoFram
     Raises:
         av.error.FFmpegError: as ``container.decode``.
     """
-    packets = container.demux(stream)
-    for packet in packets:
-        threaded(stream, packet)
-        yield from stream.decode(packet)
-        break
-    for packet in packets:
+    for packet in container.demux(stream):
+        threaded(stream, packet)  # sets the threads once: a no-op after the first packet
         yield from stream.decode(packet)
 
 

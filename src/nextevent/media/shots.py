@@ -7,9 +7,9 @@ single PyAV decode pass (threads as `nextevent.media._io.threaded` chooses; the 
 in-loop deblocking filter skipped: it only smooths block edges, which a 256-pixel
 thumbnail does not see). A 4:2:0 frame is shrunk plane by plane with the same linear
 interpolation before the one colour conversion of the thumbnail, and the score is
-computed with two OpenCV calls. The score is
-ContentDetector's ``content_val`` (mean HSV change, default component weights: equal to
-the value ContentDetector computes from the same thumbnail, which a test checks), and
+computed with two OpenCV calls. The score is ContentDetector's ``content_val`` (mean HSV
+change, default component weights: equal to the value ContentDetector computes from the
+same thumbnail, which a test checks), and
 PySceneDetect's `FlashFilter` (MERGE mode, ContentDetector's default) enforces the minimum
 shot length, unchanged. About 1.5x less time than the numpy score over swscale thumbnails
 (benchmarks/bench_build.py).
